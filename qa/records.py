@@ -1,0 +1,180 @@
+"""Typed records passed between the steps of the pipeline (load → chunk → index → retrieve)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file (or part of one) that could not be used, and why. Reported, never fatal."""
+
+    file: str
+    line: int | None
+    reason: str
+    skipped: bool = True
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        verb = "skipped" if self.skipped else "warning"
+        return f"{where}: {verb}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Article:
+    """One Markdown file with YAML front matter. Offsets index into `raw_text`."""
+
+    id: str
+    file: str  # path relative to the seeds folder, POSIX separators
+    title: str
+    short_description: str
+    description: str
+    infoboxes: list[dict[str, Any]]
+    raw_text: str  # the whole file, decoded (a leading BOM removed)
+    body_start: int  # offset in raw_text where the Markdown body starts
+    front_matter_span: tuple[int, int] | None = None  # (start, end) of the YAML block
+    content_hash: str = ""
+
+    @property
+    def body(self) -> str:
+        return self.raw_text[self.body_start :]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage: the unit that is embedded, indexed, retrieved and cited."""
+
+    id: str
+    article_id: str
+    article_title: str
+    section_path: tuple[str, ...]
+    anchor: str
+    ordinal: int  # position of this passage within its section
+    file: str
+    start: int  # raw_text[start:end] is the region the passage was cut from
+    end: int
+    text: str  # clean text returned to users
+    embed_text: str  # text given to the embedding model (with its heading path)
+    tokens: int  # cl100k_base tokens of `text`
+
+    @property
+    def citation(self) -> str:
+        if not self.section_path:
+            return self.article_title
+        return f"{self.article_title} § {' › '.join(self.section_path)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "article_id": self.article_id,
+            "article_title": self.article_title,
+            "section_path": list(self.section_path),
+            "anchor": self.anchor,
+            "ordinal": self.ordinal,
+            "file": self.file,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "embed_text": self.embed_text,
+            "tokens": self.tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Chunk:
+        return cls(
+            id=d["id"],
+            article_id=d["article_id"],
+            article_title=d["article_title"],
+            section_path=tuple(d["section_path"]),
+            anchor=d["anchor"],
+            ordinal=d["ordinal"],
+            file=d["file"],
+            start=d["start"],
+            end=d["end"],
+            text=d["text"],
+            embed_text=d["embed_text"],
+            tokens=d["tokens"],
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    """An entry of an article's outline."""
+
+    path: tuple[str, ...]
+    anchor: str
+    level: int
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """What the serving side knows of an article (kept in the index folder)."""
+
+    id: str
+    title: str
+    short_description: str
+    description: str
+    file: str
+    content_hash: str
+    sections: list[Section] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "short_description": self.short_description,
+            "description": self.description,
+            "file": self.file,
+            "content_hash": self.content_hash,
+            "sections": [
+                {"path": list(s.path), "anchor": s.anchor, "level": s.level} for s in self.sections
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArticleInfo:
+        return cls(
+            id=d["id"],
+            title=d["title"],
+            short_description=d.get("short_description", ""),
+            description=d.get("description", ""),
+            file=d["file"],
+            content_hash=d.get("content_hash", ""),
+            sections=[Section(tuple(s["path"]), s["anchor"], s["level"]) for s in d.get("sections", [])],
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage in an answer."""
+
+    rank: int
+    score: float
+    dense: float | None
+    lexical: float | None
+    chunk: Chunk
+    highlight: tuple[int, int]  # offsets into chunk.text of the best-answering sentence
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    answerable: bool
+    confidence: float
+    took_ms: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Passages packed into a token budget, numbered, ready to paste into a prompt."""
+
+    query: str
+    text: str
+    tokens: int
+    max_tokens: int
+    hits: list[Hit]
+    search: SearchResult

@@ -1,0 +1,77 @@
+"""All settings in one place, read from `QA_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+class Settings(BaseSettings):
+    """Every knob of `qa`. Each field is also the environment variable `QA_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", env_file=".env", extra="ignore")
+
+    # where things are
+    seeds: Path = Field(Path("seeds"), description="Folder of *.md articles to build from.")
+    index: Path = Field(Path("index/default"), description="Index folder to build into / serve from.")
+    cache_dir: Path = Field(
+        Path(".cache/qa"), description="Embedding cache and exported model copies (safe to delete)."
+    )
+
+    # chunking
+    max_tokens: int = Field(200, ge=32, le=2000, description="Passage budget in cl100k_base tokens.")
+    overlap_tokens: int = Field(40, ge=0, le=200, description="Most tokens repeated between split parts.")
+    model_max_tokens: int = Field(
+        256, ge=16, le=512, description="Word-pieces the embedding model reads (CLS/SEP included)."
+    )
+
+    # embedding
+    model: str = Field("all-MiniLM-L6-v2", description="Embedding model name (bundled offline).")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="Embedding runtime: PyTorch, ONNX Runtime fp32, or ONNX int8."
+    )
+    batch_size: int = Field(64, ge=1, le=1024, description="Passages per embedding batch.")
+
+    # stores
+    store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
+    milvus_uri: str = Field("index/milvus.db", description="Milvus Lite file or http(s):// server URI.")
+    faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="FAISS index type; auto = flat below `hnsw_threshold` vectors."
+    )
+    hnsw_threshold: int = Field(50_000, ge=1, description="Vector count from which `auto` uses HNSW.")
+
+    # retrieval
+    mode: Mode = Field("hybrid", description="Default retrieval mode.")
+    k: int = Field(5, ge=1, le=50, description="Default number of results.")
+
+    # serving
+    host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
+    api_key: str | None = Field(None, description="When set, /v1/* needs `Authorization: Bearer <key>`.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted (413 past).")
+    request_timeout_s: float = Field(10.0, gt=0, description="Per-request time limit (503 past).")
+    workers: int = Field(4, ge=1, le=64, description="Threads for encoding and search.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> Settings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("overlap_tokens must be smaller than max_tokens")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests override with `get_settings.cache_clear()` or dependency overrides)."""
+    return Settings()
