@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from qa.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask
+from qa.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
 from qa.records import Article, Chunk, Section
 from qa.tokens import count_model_tokens, count_tokens
 
@@ -104,7 +104,9 @@ def _sentences(masked: str, unit: _Unit) -> list[_Unit]:
     region = masked[unit.start : unit.end]
     out: list[_Unit] = []
     pos = 0
-    for m in list(_SENTENCE_END.finditer(region)) + [None]:
+    guarded = protected_spans(region)
+    ends = [m for m in _SENTENCE_END.finditer(region) if not any(a < m.start() < b for a, b in guarded)]
+    for m in ends + [None]:
         stop = m.start() if m else len(region)
         text = clean_block(region[pos:stop])
         if text:
@@ -128,9 +130,28 @@ def _words(masked: str, unit: _Unit, fits: Callable[[str], bool]) -> list[_Unit]
             j += 1
         s, e = unit.start + words[i].start(), unit.start + words[j - 1].end()
         text = clean_block(masked[s:e])
-        if text:
+        if text and not fits(text):  # one "word" over budget (a URL, a run of symbols): cut it
+            out += _characters(masked, s, e, fits)
+        elif text:
             out.append(_Unit(s, e, text, sentence=True))
         i = j
+    return out
+
+
+def _characters(masked: str, start: int, end: int, fits: Callable[[str], bool]) -> list[_Unit]:
+    out: list[_Unit] = []
+    while start < end:
+        lo, hi = start + 1, end
+        while lo < hi:  # longest prefix that fits
+            mid = (lo + hi + 1) // 2
+            if fits(clean_block(masked[start:mid])):
+                lo = mid
+            else:
+                hi = mid - 1
+        text = clean_block(masked[start:lo])
+        if text:
+            out.append(_Unit(start, lo, text, sentence=True))
+        start = lo
     return out
 
 
@@ -277,6 +298,8 @@ def _value_text(value: object) -> str:
         return "; ".join(filter(None, (_value_text(v) for v in value)))
     if value is None:
         return ""
+    if isinstance(value, bool):  # YAML `false` should read as written
+        return str(value).lower()
     lines = [clean_inline(re.sub(r"^\s*[*-]\s+", "", ln)) for ln in str(value).splitlines()]
     return "; ".join(ln for ln in lines if ln)
 

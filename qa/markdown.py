@@ -20,6 +20,7 @@ _WIKI_LINK = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]")
 _LINK = re.compile(r"\[([^\]]*)\]\(" + _URL + r"\)")
 _REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 _AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^>\s]*>")
+_BREAK = re.compile(r"<br\s*/?>", re.I)
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EM_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
@@ -45,6 +46,11 @@ def mask(text: str) -> str:
     return _REF_DEF.sub(blank, _COMMENT.sub(blank, text))
 
 
+def protected_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of images and links, inside which a sentence must not be split."""
+    return [m.span() for rx in (_IMAGE, _LINK, _WIKI_FILE) for m in rx.finditer(text)]
+
+
 def clean_inline(text: str) -> str:
     """Strip inline Markdown: embeds go, link text stays, emphasis markers go."""
     text = _WIKI_FILE.sub("", text)
@@ -53,6 +59,7 @@ def clean_inline(text: str) -> str:
     text = _LINK.sub(r"\1", text)
     text = _REF_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub("", text)
+    text = _BREAK.sub(" ", text)
     text = _HTML_TAG.sub("", text)
     for _ in range(2):  # nested emphasis
         text = _STRONG.sub(r"\2", text)

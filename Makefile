@@ -1,0 +1,45 @@
+# qa — every target sets itself up: a fresh clone needs only `make serve` or `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install build serve test eval bench lint clean
+
+help: ## show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0   # the CPU build on this machine's disk; first, or pip pulls CUDA
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install qa with its test tools
+
+build: $(STAMP) ## build index/default from seeds/ (incremental; no-op when up to date)
+	$(BIN)/qa build
+
+serve: build ## build the index if missing or stale, then serve on http://127.0.0.1:8000
+	$(BIN)/qa serve
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+eval: build ## score retrieval on eval/kherson.jsonl against the saved baseline
+	$(BIN)/qa eval --questions eval/kherson.jsonl --baseline eval/baseline.json
+
+bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/python -m ruff check qa tests bench
+	$(BIN)/python -m mypy qa
+
+clean: ## remove built indexes and caches (keeps .venv)
+	rm -rf index/default index/.default.* .cache .pytest_cache

@@ -1,0 +1,243 @@
+"""`qa build`: load → chunk → embed → index, written to a new version folder and swapped in.
+
+Incremental: passages of articles whose content hash is unchanged are reused with their vectors; only
+new or edited text is embedded (vectors are keyed by model weights and the hash of the embedded text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa import __version__
+from qa import index as ix
+from qa.articles import iter_articles, find_files
+from qa.chunker import Chunker, ChunkerConfig, sections_of
+from qa.embedder import DIM, MODEL_NAME, Embedder, text_key, weights_hash
+from qa.errors import QAError
+from qa.lexical import STEMMER, STOPWORDS, LexicalIndex
+from qa.records import ArticleInfo, Chunk, Problem
+from qa.settings import Settings
+
+
+@dataclass
+class BuildReport:
+    index_dir: Path
+    articles: int = 0
+    chunks: int = 0
+    embedded: int = 0  # passages embedded in this build (the rest came from the previous index)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False
+
+    @property
+    def skipped(self) -> int:
+        return len({p.file for p in self.problems if p.skipped})
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            return (
+                f"index {self.index_dir} is up to date: {self.articles} articles, {self.chunks} passages "
+                f"({self.seconds:.1f} s)"
+            )
+        return (
+            f"built {self.index_dir}: {self.articles} articles, {self.chunks} passages, "
+            f"{self.skipped} skipped files, {self.seconds:.1f} s "
+            f"(added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
+            f"unchanged {self.unchanged}; embedded {self.embedded} passages)"
+        )
+
+
+def chunker_settings(settings: Settings) -> dict[str, int]:
+    return {
+        "max_tokens": settings.max_tokens,
+        "overlap_tokens": settings.overlap_tokens,
+        "model_max_tokens": settings.model_max_tokens,
+    }
+
+
+def model_settings(settings: Settings) -> dict[str, object]:
+    return {"name": MODEL_NAME, "weights_hash": weights_hash(), "dim": DIM}
+
+
+class Reporter:
+    """Callbacks for progress; the CLI shows them with rich, tests ignore them."""
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, done: int, total: int, seconds: float) -> None: ...
+
+    def problem(self, problem: Problem) -> None: ...
+
+
+def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], dict[str, np.ndarray]]:
+    """The current index's manifest, passages per article and vectors per embedded-text key, if readable."""
+    try:
+        folder = ix.resolve(index_dir)
+        manifest = ix.read_manifest(folder)
+        chunks = ix.read_chunks(folder)
+        vectors = np.asarray(ix.read_vectors(folder))
+    except (QAError, OSError, ValueError):
+        return None, {}, {}
+    if len(vectors) != len(chunks):
+        return None, {}, {}
+    by_article: dict[str, list[Chunk]] = {}
+    cache: dict[str, np.ndarray] = {}
+    for c, v in zip(chunks, vectors):
+        by_article.setdefault(c.article_id, []).append(c)
+        cache[text_key(c.embed_text)] = v
+    return manifest, by_article, cache
+
+
+def build(
+    settings: Settings,
+    seeds: Path | None = None,
+    index_dir: Path | None = None,
+    reporter: Reporter | None = None,
+    embedder: Embedder | None = None,
+    force: bool = False,
+    on_written: Callable[[Path], None] | None = None,
+) -> BuildReport:
+    """Build or update the index; returns what was done. Problems in files are reported, not raised."""
+    seeds = seeds or settings.seeds
+    index_dir = index_dir or settings.index
+    reporter = reporter or Reporter()
+    t0 = time.perf_counter()
+    if not seeds.is_dir():
+        raise QAError(f"seeds folder {seeds} does not exist: pass --seeds DIR", code="no_seeds", status=400)
+    report = BuildReport(index_dir=index_dir)
+
+    with ix.build_lock(index_dir):
+        old_manifest, old_chunks, vector_cache = _previous(index_dir)
+        expected = {"model": model_settings(settings), "chunker": chunker_settings(settings)}
+        reusable = old_manifest is not None and not force
+        if reusable and old_manifest is not None:
+            try:
+                ix.check_compatible(old_manifest, expected)
+            except QAError:
+                reusable = False
+        if not reusable:
+            old_chunks = {}
+            if old_manifest is None or old_manifest.model.get("weights_hash") != weights_hash():
+                vector_cache = {}
+
+        chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
+        files = find_files(seeds)
+        reporter.stage("load + chunk", len(files))
+        chunks: list[Chunk] = []
+        infos: list[ArticleInfo] = []
+        hashes: dict[str, str] = {}
+        start = time.perf_counter()
+        for n, (article, problems) in enumerate(iter_articles(seeds, files), 1):
+            for p in problems:
+                report.problems.append(p)
+                reporter.problem(p)
+            reporter.advance(n, len(files), time.perf_counter() - start)
+            if article is None:
+                continue
+            hashes[article.id] = article.content_hash
+            old_hash = old_manifest.articles.get(article.id) if old_manifest else None
+            if reusable and old_hash == article.content_hash and article.id in old_chunks:
+                article_chunks = old_chunks[article.id]
+                report.unchanged += 1
+            else:
+                try:
+                    article_chunks = chunker.chunk(article)
+                except Exception as exc:  # a bug on one odd file must not sink the build
+                    p = Problem(article.file, None, f"could not be split into passages: {exc!r}")
+                    report.problems.append(p)
+                    reporter.problem(p)
+                    hashes.pop(article.id)
+                    continue
+                (report.changed if old_hash else report.added).append(article.id)
+            chunks.extend(article_chunks)
+            infos.append(
+                ArticleInfo(
+                    id=article.id,
+                    title=article.title,
+                    short_description=article.short_description,
+                    description=article.description,
+                    file=article.file,
+                    content_hash=article.content_hash,
+                    sections=sections_of(article),
+                )
+            )
+        report.removed = sorted(set(old_manifest.articles) - set(hashes)) if old_manifest else []
+        report.articles = len(infos)
+        report.chunks = len(chunks)
+        corpus_hash = hashlib.sha256(
+            "\n".join(f"{k}:{v}" for k, v in sorted(hashes.items())).encode()
+        ).hexdigest()[:16]
+
+        if (
+            reusable
+            and old_manifest is not None
+            and old_manifest.corpus_hash == corpus_hash
+            and not report.added
+            and not report.changed
+            and not report.removed
+        ):
+            report.up_to_date = True
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        # embed what is new
+        keys = [text_key(c.embed_text) for c in chunks]
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in vector_cache}.values())
+        report.embedded = len(missing)
+        if missing:
+            embedder = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+            reporter.stage("embed", len(missing))
+            fresh = embedder.encode([chunks[i].embed_text for i in missing], progress=reporter.advance)
+            for i, v in zip(missing, fresh):
+                vector_cache[keys[i]] = v
+        vectors = np.stack([vector_cache[k] for k in keys]) if chunks else np.zeros((0, DIM), np.float32)
+
+        reporter.stage("index", None)
+        tmp = ix.new_version_dir(index_dir)
+        try:
+            from qa.stores.faiss_store import FaissStore
+
+            store = FaissStore.build(vectors, settings.faiss_index, settings.hnsw_threshold)
+            store.save(tmp)
+            lexical = LexicalIndex.build([lexical_text(c) for c in chunks])
+            lexical.save(tmp)
+            ix.write_records(tmp, chunks, infos, vectors)
+            manifest = ix.Manifest(
+                model=model_settings(settings) | {"backend": settings.backend},
+                chunker=chunker_settings(settings),
+                lexical={"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS},
+                store={"kind": "faiss", "index_type": store.index_type},
+                corpus_hash=corpus_hash,
+                articles=hashes,
+                counts={"articles": len(infos), "chunks": len(chunks)},
+                built_at=ix.utc_now(),
+                package_version=__version__,
+                retrieval=old_manifest.retrieval if old_manifest else {},
+            )
+            manifest.id = f"{corpus_hash[:8]}-{manifest.built_at.replace(':', '').replace('-', '')}"
+            ix.write_manifest(tmp, manifest)
+            if on_written:
+                on_written(tmp)
+            ix.publish(tmp, index_dir)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def lexical_text(chunk: Chunk) -> str:
+    """What BM25 indexes: the heading path gives section words their weight too."""
+    return " ".join((chunk.article_title, *chunk.section_path, chunk.text))

@@ -1,0 +1,237 @@
+"""Retriever: loads one index folder and answers queries (dense, lexical or hybrid) with cited hits.
+
+This is the Python API for backends that embed `qa`::
+
+    retriever = Retriever.load("index/default")
+    result = retriever.search("How many troops withdrew?", k=5, mode="hybrid")
+    ctx = retriever.context("How many troops withdrew?", max_tokens=1000)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import index as ix
+from qa.build import chunker_settings, model_settings
+from qa.embedder import Embedder
+from qa.errors import InvalidRequest, NotFound
+from qa.fusion import rrf, weighted
+from qa.highlight import best_sentence
+from qa.lexical import LexicalIndex
+from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
+from qa.settings import Settings, get_settings
+from qa.tokens import count_tokens
+
+MODES = ("hybrid", "dense", "lexical")
+MAX_QUERY_CHARS = 2000
+
+# Defaults used when the index carries no tuned values (see `qa eval` and the README for how they were chosen).
+DEFAULT_RETRIEVAL: dict[str, Any] = {
+    "fusion": "rrf",
+    "rrf_k": 60,
+    "dense_weight": 1.0,
+    "lexical_weight": 1.0,
+    "alpha": 0.5,
+    "candidates": 50,
+    "calibration": {"features": ["top_dense"], "coef": [12.0], "intercept": -5.5},
+    "threshold": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class Candidates:
+    dense: tuple[np.ndarray, np.ndarray]
+    lexical: tuple[np.ndarray, np.ndarray]
+
+
+class Retriever:
+    """Read-only view of one index version; safe to share between threads."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: ix.Manifest,
+        chunks: list[Chunk],
+        articles: list[ArticleInfo],
+        store: Any,
+        lexical: LexicalIndex,
+        embedder: Embedder,
+    ) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.chunks = chunks
+        self.articles = {a.id: a for a in articles}
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self.config = DEFAULT_RETRIEVAL | manifest.retrieval
+        self._rows_by_article: dict[str, np.ndarray] = {}
+        for i, c in enumerate(chunks):
+            self._rows_by_article.setdefault(c.article_id, [])  # type: ignore[arg-type]
+            self._rows_by_article[c.article_id].append(i)  # type: ignore[attr-defined]
+        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in self._rows_by_article.items()}
+
+    @classmethod
+    def load(
+        cls, index_dir: str | Path | None = None, settings: Settings | None = None, embedder: Embedder | None = None
+    ) -> Retriever:
+        """Open the index (following the `index/<name>` link once) and check it suits the settings."""
+        settings = settings or get_settings()
+        folder = ix.resolve(Path(index_dir) if index_dir is not None else settings.index)
+        manifest = ix.read_manifest(folder)
+        ix.check_compatible(manifest, {"model": model_settings(settings), "chunker": chunker_settings(settings)})
+        chunks = ix.read_chunks(folder)
+        articles = ix.read_articles(folder)
+        store_kind = manifest.store.get("kind", "faiss")
+        if store_kind == "faiss":
+            from qa.stores.faiss_store import FaissStore
+
+            store: Any = FaissStore.load(folder, manifest.store.get("index_type", "flat"))
+        else:
+            from qa.stores import open_store  # type: ignore[attr-defined]
+
+            store = open_store(manifest, settings)
+        lexical = LexicalIndex.load(folder, len(chunks))
+        embedder = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+        return cls(folder, manifest, chunks, articles, store, lexical, embedder)
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    def validate(self, query: str, k: int, mode: str, articles: list[str] | None) -> str:
+        query = query.strip() if isinstance(query, str) else ""
+        if not query:
+            raise InvalidRequest("query must not be empty", code="invalid_query")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters", code="invalid_query")
+        if not 1 <= k <= 50:
+            raise InvalidRequest("k must be between 1 and 50", code="invalid_k")
+        if mode not in MODES:
+            raise InvalidRequest(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
+        if articles is not None:
+            unknown = [a for a in articles if a not in self.articles]
+            if unknown:
+                raise NotFound(f"unknown article id(s): {', '.join(unknown[:10])}", code="unknown_article")
+        return query
+
+    def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
+        if articles is None:
+            return None
+        parts = [self._rows_by_article[a] for a in articles if a in self._rows_by_article]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        articles: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> SearchResult:
+        """Top-k passages for a question, with citations, highlight and calibrated confidence."""
+        t0 = time.perf_counter()
+        query = self.validate(query, k, mode, articles)
+        timings: dict[str, float] = {}
+        allowed = self._allowed(articles)
+        n_cand = max(int(self.config["candidates"]), k)
+        empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
+        dense, lexical = empty, empty
+        if mode in ("dense", "hybrid"):
+            t = time.perf_counter()
+            qv = query_vector if query_vector is not None else self.embedder.encode_query(query)
+            timings["embed"] = _ms(t)
+            t = time.perf_counter()
+            dense = self.store.search(qv, n_cand, allowed)
+            timings["dense"] = _ms(t)
+        if mode in ("lexical", "hybrid"):
+            t = time.perf_counter()
+            lexical = self.lexical.search(query, n_cand, allowed)
+            timings["lexical"] = _ms(t)
+        t = time.perf_counter()
+        ranked = self._fuse(mode, dense, lexical)
+        dense_by_row = dict(zip(dense[1].tolist(), dense[0].tolist()))
+        lex_by_row = dict(zip(lexical[1].tolist(), lexical[0].tolist()))
+        hits = [
+            Hit(
+                rank=r,
+                score=float(score),
+                dense=dense_by_row.get(row),
+                lexical=lex_by_row.get(row) if mode != "dense" else None,
+                chunk=self.chunks[row],
+                highlight=best_sentence(query, self.chunks[row].text),
+            )
+            for r, (row, score) in enumerate(ranked[:k], 1)
+        ]
+        confidence = self._confidence(dense, lexical)
+        timings["fuse"] = _ms(t)
+        return SearchResult(
+            query=query,
+            mode=mode,
+            hits=hits,
+            answerable=bool(hits) and confidence >= float(self.config["threshold"]),
+            confidence=confidence,
+            took_ms=_ms(t0),
+            timings=timings,
+        )
+
+    def _fuse(
+        self, mode: str, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]
+    ) -> list[tuple[int, float]]:
+        if mode == "dense":
+            return list(zip(dense[1].tolist(), dense[0].tolist()))
+        if mode == "lexical":
+            return list(zip(lexical[1].tolist(), lexical[0].tolist()))
+        if self.config["fusion"] == "weighted":
+            fused = weighted(dense, lexical, float(self.config["alpha"]))
+        else:
+            fused = rrf(
+                [dense[1], lexical[1]],
+                k=int(self.config["rrf_k"]),
+                weights=[float(self.config["dense_weight"]), float(self.config["lexical_weight"])],
+            )
+        return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def _confidence(self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]) -> float:
+        cal = self.config["calibration"]
+        feats = {
+            "top_dense": float(dense[0][0]) if len(dense[0]) else 0.0,
+            "gap_dense": float(dense[0][0] - dense[0][1]) if len(dense[0]) > 1 else 0.0,
+            "top_lexical": float(lexical[0][0]) if len(lexical[0]) else 0.0,
+        }
+        z = float(cal["intercept"]) + sum(float(c) * feats[f] for f, c in zip(cal["features"], cal["coef"]))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20) -> Context:
+        """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens."""
+        if not 1 <= max_tokens <= 100_000:
+            raise InvalidRequest("max_tokens must be between 1 and 100000", code="invalid_max_tokens")
+        result = self.search(query, k=min(k, 50), mode=mode)
+        parts: list[str] = []
+        used: list[Hit] = []
+        for hit in result.hits:
+            block = f"[{len(used) + 1}] {hit.chunk.citation}\n{hit.chunk.text}"
+            candidate = "\n\n".join(parts + [block])
+            if count_tokens(candidate) <= max_tokens:
+                parts.append(block)
+                used.append(hit)
+        text = "\n\n".join(parts)
+        return Context(query=result.query, text=text, tokens=count_tokens(text), max_tokens=max_tokens,
+                       hits=used, search=result)
+
+    def article(self, article_id: str) -> ArticleInfo:
+        try:
+            return self.articles[article_id]
+        except KeyError:
+            raise NotFound(f"no article with id {article_id!r}", code="unknown_article") from None
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)

@@ -1,0 +1,72 @@
+"""FAISS store: inner product over unit vectors (= cosine). Flat below a size threshold, HNSW above."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FILE = "vectors.faiss"
+
+
+class FaissStore:
+    kind = "faiss"
+
+    def __init__(self, index: object, index_type: str) -> None:
+        self.index = index
+        self.index_type = index_type
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, index_type: str = "auto", hnsw_threshold: int = 50_000) -> FaissStore:
+        import faiss
+
+        n, dim = vectors.shape if vectors.size else (0, 384)
+        if index_type == "auto":
+            index_type = "hnsw" if n >= hnsw_threshold else "flat"
+        if index_type == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+            index.hnsw.efSearch = 128
+        elif index_type == "ivf":
+            nlist = max(1, int(4 * np.sqrt(max(n, 1))))
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            index.nprobe = max(1, nlist // 16)
+        else:
+            index = faiss.IndexFlatIP(dim)
+            index_type = "flat"
+        if n:
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(index, index_type)
+
+    @classmethod
+    def load(cls, folder: Path, index_type: str) -> FaissStore:
+        import faiss
+
+        return cls(faiss.read_index(str(folder / FILE)), index_type)
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(folder / FILE))
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)  # type: ignore[attr-defined]
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        n = len(self)
+        k = min(k, n)
+        if k <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        params = None
+        if allowed is not None:
+            if len(allowed) == 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        scores, rows = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
+        keep = rows[0] >= 0
+        return scores[0][keep], rows[0][keep]

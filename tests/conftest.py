@@ -1,0 +1,65 @@
+"""Shared fixtures: the real model (loaded once), a real index of seeds/ built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+FRONTLINES = CORPUS / "frontlines"
+NEWS = CORPUS / "frontlines-news"
+SEED_ARTICLE = "liberation_of_kherson"
+
+
+def need_corpus() -> None:
+    if not FRONTLINES.is_dir():
+        pytest.fail(f"{FRONTLINES} is missing: the shared corpus must sit beside the repository")
+
+
+@pytest.fixture(scope="session")
+def settings_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Settings with caches in a temp folder; keyword arguments override fields."""
+    from qa.settings import Settings
+
+    cache = tmp_path_factory.mktemp("cache")
+
+    def make(**kw: object) -> Settings:
+        base: dict[str, object] = {"seeds": SEEDS, "index": cache / "unused", "cache_dir": cache}
+        return Settings(**(base | kw))  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The real all-MiniLM-L6-v2, loaded once for the whole run."""
+    from qa.embedder import Embedder
+
+    e = Embedder()
+    e.model  # noqa: B018  (load now, once)
+    return e
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, settings_factory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """A real index (FAISS + BM25) of seeds/, built once."""
+    from qa.build import build
+
+    index_dir = tmp_path_factory.mktemp("idx") / "seed"
+    build(settings_factory(index=index_dir), SEEDS, index_dir, embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def retriever(seed_index: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
+    from qa.retriever import Retriever
+
+    return Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from qa.articles import load_folder, parse
+from qa.chunker import Chunker, ChunkerConfig, outline
+from qa.markdown import clean_block, slugify
+from qa.records import Article, Chunk
+from qa.tokens import count_model_tokens, count_tokens
+from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
+
+WORD = re.compile(r"[^\W_]+")
+
+
+def words_in_order(words: list[str], haystack: str) -> bool:
+    """Every word of the passage occurs in the raw span, in order (gaps allowed)."""
+    pos = 0
+    for w in words:
+        found = haystack.find(w, pos)
+        if found < 0:
+            return False
+        pos = found + len(w)
+    return True
+
+
+def article(text: str, id: str = "t") -> Article:
+    a, problems = parse(text, id, f"{id}.md")
+    assert a is not None, problems
+    return a
+
+
+@pytest.fixture(scope="module")
+def corpus_chunks() -> list[tuple[Article, list[Chunk]]]:
+    need_corpus()
+    chunker = Chunker()
+    out = []
+    for folder in (SEEDS, FRONTLINES, NEWS):
+        for a in load_folder(folder).articles:
+            out.append((a, chunker.chunk(a)))
+    return out
+
+
+def test_no_passage_over_either_budget(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
+    for _, chunks in corpus_chunks:
+        for c in chunks:
+            assert c.tokens == count_tokens(c.text) <= 200, c.id
+            assert count_model_tokens(c.embed_text) <= 256, c.id
+
+
+def test_passage_words_are_found_in_order_in_the_source_span(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
+    bad = []
+    for a, chunks in corpus_chunks:
+        for c in chunks:
+            span = a.raw_text[c.start : c.end]
+            if not (0 <= c.start < c.end <= len(a.raw_text)) or not words_in_order(WORD.findall(c.text), span):
+                bad.append((a.id, c.section_path, c.text[:80]))
+    assert bad == []
+
+
+def test_every_section_with_text_yields_a_passage(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
+    for a, chunks in corpus_chunks:
+        paths = {c.section_path for c in chunks}
+        sections, masked = outline(a)
+        for s in sections:
+            if clean_block(masked[s.start : s.end]).strip():
+                assert s.path in paths, (a.id, s.path)
+
+
+def test_anchors_unique_per_article(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
+    for a, _ in corpus_chunks:
+        anchors = [s.anchor for s in outline(a)[0] if s.path]
+        assert len(anchors) == len(set(anchors)), a.id
+        assert "infobox" not in anchors
+
+
+def test_seed_sections_lead_and_infobox() -> None:
+    (a,) = load_folder(SEEDS).articles
+    chunks = Chunker().chunk(a)
+    paths = [c.section_path for c in chunks]
+    assert paths[0] == ()
+    assert ("Infobox",) in paths
+    assert ("Withdrawal and liberation", "Russian withdrawal efforts") in paths
+    # a heading with no text of its own makes no passage
+    assert ("Withdrawal and liberation",) not in paths
+    box = next(c for c in chunks if c.section_path == ("Infobox",))
+    assert "date: 9 to 11 November 2022" in box.text
+    lead = chunks[0]
+    assert lead.embed_text.startswith("Liberation of Kherson\n")
+    withdrawal = next(c for c in chunks if c.anchor == "russian-withdrawal-efforts")
+    assert withdrawal.embed_text.startswith("Liberation of Kherson > Withdrawal and liberation > Russian withdrawal efforts\n")
+    assert "30,000" in withdrawal.text
+    assert "**" not in "".join(c.text for c in chunks)
+
+
+def test_markdown_noise_is_stripped_and_link_text_kept() -> None:
+    text = (
+        "---\ntitle: T\n---\n## Sec\n![A photo](https://x/y.jpg?) The *quick* **brown** [fox](./Fox) jumps.\n"
+        "<!-- hidden comment -->\n- item one\n- item [two][ref]\n\n[ref]: https://example.com\n"
+    )
+    (c,) = Chunker().chunk(article(text))
+    assert c.text == "The quick brown fox jumps.\n- item one\n- item two"
+
+
+def test_hard_wrapped_crlf_lines_join_and_offsets_hold() -> None:
+    text = "---\r\ntitle: T\r\n---\r\n## Sec\r\nfirst line\r\nsecond line\r\n"
+    a = article(text)
+    (c,) = Chunker().chunk(a)
+    assert c.text == "first line second line"
+    assert a.raw_text[c.start : c.end] == "first line\r\nsecond line"
+
+
+def test_long_section_splits_at_sentences_with_overlap_never_mid_word() -> None:
+    sentences = [f"Sentence number {i} talks about the river crossing near Kherson city." for i in range(60)]
+    a = article("---\ntitle: Long\n---\n## Big\n" + " ".join(sentences) + "\n")
+    chunks = Chunker(ChunkerConfig(max_tokens=80, overlap_tokens=20)).chunk(a)
+    assert len(chunks) > 3
+    for prev, nxt in zip(chunks, chunks[1:]):
+        assert nxt.start < prev.end  # overlap
+        assert nxt.text.split(". ")[0] + "." in prev.text
+    for c in chunks:
+        assert c.tokens <= 80
+        assert c.text.endswith(".") and c.text[0].isupper()
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_ids_stable_across_builds_and_change_only_for_edited_text() -> None:
+    (a,) = load_folder(SEEDS).articles
+    first, second = Chunker().chunk(a), Chunker().chunk(a)
+    assert [c.id for c in first] == [c.id for c in second]
+    target = "Satellite images from Maxar"
+    edited = article(a.raw_text.replace(target, "Satellite pictures from Maxar"), a.id)
+    changed = Chunker().chunk(edited)
+    diff = [(o.section_path, o.ordinal) for o, n in zip(first, changed) if o.id != n.id]
+    assert diff == [(("Aftermath", "Damage to infrastructure and logistics"), 0)]
+
+
+def test_slugs_match_github() -> None:
+    assert slugify("Withdrawal and liberation") == "withdrawal-and-liberation"
+    assert slugify("2022–23: Kherson's front (south)") == "202223-khersons-front-south"
+
+
+def test_duplicate_headings_get_numbered_anchors() -> None:
+    a = article("---\ntitle: D\n---\n## Notes\na\n## Notes\nb\n## Infobox\nc\n")
+    anchors = [c.anchor for c in Chunker().chunk(a)]
+    assert anchors == ["notes", "notes-1", "infobox-1"]
+
+
+def test_description_used_as_lead_when_body_has_none(tmp_path: Path) -> None:
+    text = "---\ntitle: X\ndescription: A short summary of X.\n---\n## Only\nbody\n"
+    a = article(text)
+    lead = Chunker().chunk(a)[0]
+    assert lead.section_path == () and lead.text == "A short summary of X."
+    assert "A short summary of X." in a.raw_text[lead.start : lead.end]
