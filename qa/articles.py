@@ -23,6 +23,20 @@ _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*\r?$", re.M)
 _MAX_BYTES = 20 * 1024 * 1024
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 `No`, `yes`, `on` turn into booleans,
+    which mangles infobox values such as `open_to_public: No`."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 @dataclass
 class LoadResult:
     articles: list[Article] = field(default_factory=list)
@@ -76,7 +90,7 @@ def parse(raw_text: str, article_id: str, file: str) -> tuple[Article | None, li
     m = _FRONT_MATTER.match(raw_text)
     if m:
         try:
-            loaded = frontmatter.YAMLHandler().load(m.group(1))
+            loaded = frontmatter.YAMLHandler().load(m.group(1), Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 1  # +1 for 0-based, +1 for the opening ---

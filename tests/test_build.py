@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import index as ix
+from qa.build import build
+from qa.errors import IndexMismatch, QAError
+from qa.retriever import Retriever
+from tests.conftest import SEEDS
+
+
+def test_index_folder_layout_and_manifest(seed_index: Path) -> None:
+    folder = ix.resolve(seed_index)
+    assert seed_index.is_symlink() and folder.name.startswith(".seed.")
+    for name in ("manifest.json", "chunks.jsonl", "articles.json", "vectors.npy", "vectors.faiss", "lexical"):
+        assert (folder / name).exists(), name
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["model"]["name"] == "all-MiniLM-L6-v2" and m["model"]["dim"] == 384
+    assert len(m["model"]["weights_hash"]) == 16
+    assert m["chunker"] == {"max_tokens": 200, "overlap_tokens": 40, "model_max_tokens": 256}
+    assert set(m["articles"]) == {"liberation_of_kherson"}
+    assert m["counts"]["chunks"] == len(ix.read_chunks(folder))
+    vectors = np.load(folder / "vectors.npy")
+    assert vectors.shape == (m["counts"]["chunks"], 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_rebuild_is_a_noop_then_incremental(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "extra.md").write_text("---\ntitle: Extra\n---\n## Part\nThe extra article talks about bridges.\n")
+    index_dir = tmp_path / "index" / "x"
+    s = settings_factory(index=index_dir)
+    first = build(s, seeds, index_dir, embedder=embedder)
+    assert first.added == ["extra", "liberation_of_kherson"] and first.embedded == first.chunks
+    again = build(s, seeds, index_dir, embedder=embedder)
+    assert again.up_to_date and "up to date" in again.summary()
+    (seeds / "extra.md").write_text("---\ntitle: Extra\n---\n## Part\nThe extra article talks about rivers.\n")
+    (seeds / "new.md").write_text("# New\n\nBrand new text.\n")
+    third = build(s, seeds, index_dir, embedder=embedder)
+    assert third.changed == ["extra"] and third.added == ["new"] and third.unchanged == 1
+    assert third.embedded == 2  # only the edited passage and the new one
+    (seeds / "new.md").unlink()
+    fourth = build(s, seeds, index_dir, embedder=embedder)
+    assert fourth.removed == ["new"] and fourth.embedded == 0
+    r = Retriever.load(index_dir, s, embedder=embedder)
+    assert set(r.articles) == {"extra", "liberation_of_kherson"}
+    assert r.search("rivers", k=1, mode="lexical").hits[0].chunk.article_id == "extra"
+
+
+def test_broken_file_is_reported_and_build_goes_on(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "broken.md").write_text("---\ntitle: [oops\n---\nbody\n")
+    (seeds / "empty.md").write_text("")
+    index_dir = tmp_path / "idx"
+    report = build(settings_factory(index=index_dir), seeds, index_dir, embedder=embedder)
+    assert report.articles == 1 and report.skipped == 2
+    assert {p.file for p in report.problems} == {"broken.md", "empty.md"}
+    assert "2 skipped files" in report.summary()
+
+
+def test_failed_build_leaves_previous_index_intact(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    index_dir = tmp_path / "idx"
+    s = settings_factory(index=index_dir)
+    build(s, seeds, index_dir, embedder=embedder)
+    before = ix.resolve(index_dir)
+    manifest = (before / "manifest.json").read_text()
+    (seeds / "more.md").write_text("# More\n\nmore text\n")
+
+    def boom(tmp: Path) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        build(s, seeds, index_dir, embedder=embedder, on_written=boom)
+    assert ix.resolve(index_dir) == before and (before / "manifest.json").read_text() == manifest
+    assert not list(index_dir.parent.glob(".idx.*.tmp"))
+
+
+def test_second_concurrent_build_is_refused(tmp_path: Path, settings_factory) -> None:  # type: ignore[no-untyped-def]
+    index_dir = tmp_path / "idx"
+    with ix.build_lock(index_dir):
+        with pytest.raises(QAError, match="another build"):
+            build(settings_factory(index=index_dir), SEEDS, index_dir)
+
+
+def test_load_refuses_index_built_with_other_settings(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(IndexMismatch, match=r"chunker.max_tokens is 200 in the index, 300 in the settings.*qa build"):
+        Retriever.load(seed_index, settings_factory(index=seed_index, max_tokens=300), embedder=embedder)
+
+
+def test_missing_seeds_folder_is_a_clear_error(tmp_path: Path, settings_factory) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QAError, match="does not exist"):
+        build(settings_factory(), tmp_path / "nope", tmp_path / "idx")
