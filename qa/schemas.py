@@ -1,0 +1,209 @@
+"""Pydantic request/response models of the HTTP API (DESIGN.md "HTTP"). Used by the API layer only.
+
+Requests are strict (no "5" for 5, no unknown fields) so that what `/openapi.json` documents is exactly
+what the server accepts. Responses describe the dicts `qa.serialize` builds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_QUERY_CHARS = 2000
+MAX_K = 50
+MAX_CONTEXT_TOKENS = 100_000
+MAX_ARTICLE_FILTER = 100
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+_QUERY = Field(
+    min_length=1,
+    max_length=MAX_QUERY_CHARS,
+    pattern=r"\S",
+    description="The question, 1–2000 characters; must contain a non-space character (it is trimmed).",
+    examples=["How many troops did Russia say it withdrew?"],
+)
+_MODE = Field(
+    "hybrid",
+    description="`hybrid` fuses dense (MiniLM) and lexical (BM25) ranks; `dense` or `lexical` use one alone.",
+)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SearchRequest(_Request):
+    """A question and how many passages to return."""
+
+    query: str = _QUERY
+    k: int = Field(5, ge=1, le=MAX_K, description="Number of passages to return, 1–50.")
+    mode: Mode = _MODE
+    articles: list[str] | None = Field(
+        None,
+        max_length=MAX_ARTICLE_FILTER,
+        description="Only search within these article ids (see `GET /v1/articles`); an unknown id is a 404.",
+        examples=[["liberation_of_kherson"]],
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"query": "How many troops did Russia say it withdrew?", "k": 5, "mode": "hybrid"}]
+        }
+    )
+
+
+class ContextRequest(_Request):
+    """A question and the token budget of the context to pack for an LLM prompt."""
+
+    query: str = _QUERY
+    max_tokens: int = Field(
+        1000, ge=1, le=MAX_CONTEXT_TOKENS, description="Budget in `cl100k_base` tokens; never exceeded."
+    )
+    mode: Mode = _MODE
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"query": "When was Kherson liberated?", "max_tokens": 1000}]}
+    )
+
+
+# -- responses -------------------------------------------------------------------------------------------
+
+
+class IndexInfo(BaseModel):
+    id: str = Field(description="Identifier of the index version that answered.")
+    model: str | None = Field(description="Embedding model the index was built with.", examples=["all-MiniLM-L6-v2"])
+    built_at: str = Field(description="UTC build time, ISO 8601.", examples=["2026-11-25T14:00:00Z"])
+
+
+class Scores(BaseModel):
+    dense: float | None = Field(description="Cosine similarity from the dense retriever (null if not used).")
+    lexical: float | None = Field(description="BM25 score from the lexical retriever (null if not used).")
+
+
+class ArticleRef(BaseModel):
+    id: str = Field(description="Article id: file path under the seeds folder without `.md`.")
+    title: str
+
+
+class SectionRef(BaseModel):
+    path: list[str] = Field(
+        description="Heading path from the top; `[]` for the lead, `[\"Infobox\"]` for front-matter infoboxes.",
+        examples=[["Withdrawal and liberation", "Russian withdrawal efforts"]],
+    )
+    anchor: str = Field(description="GitHub-style anchor of the section heading.")
+
+
+class Span(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class SourceSpan(Span):
+    file: str = Field(description="File of the article, relative to the seeds folder.")
+
+
+class Passage(BaseModel):
+    """One ranked passage with its citation."""
+
+    rank: int = Field(ge=1, description="1 for the best passage.")
+    score: float = Field(description="Fused (or single-retriever) score; higher is better.")
+    scores: Scores
+    text: str = Field(description="Clean passage text.")
+    article: ArticleRef
+    section: SectionRef
+    citation: str = Field(
+        description="Human-readable citation.",
+        examples=["Liberation of Kherson § Withdrawal and liberation › Russian withdrawal efforts"],
+    )
+    source: SourceSpan = Field(description="`raw_text[start:end]` of the file is the region the passage came from.")
+    highlight: Span = Field(description="The best-answering sentence, as offsets into `text`.")
+    passage_id: str = Field(description="Stable id of the passage (unchanged text keeps its id).")
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="The query as searched (trimmed).")
+    mode: Mode
+    answerable: bool = Field(description="Whether the top passage likely answers the question (confidence ≥ threshold).")
+    confidence: float = Field(ge=0, le=1, description="Calibrated chance that the top passage answers the question.")
+    took_ms: float = Field(description="Time spent searching, in milliseconds.")
+    index: IndexInfo
+    results: list[Passage]
+
+
+class ContextResponse(BaseModel):
+    query: str
+    context: str = Field(
+        description="Numbered passages `[1] <citation>\\n<text>` separated by blank lines, ready for a prompt.",
+    )
+    tokens: int = Field(ge=0, description="`cl100k_base` tokens in `context`; never more than `max_tokens`.")
+    max_tokens: int
+    answerable: bool
+    confidence: float = Field(ge=0, le=1)
+    index: IndexInfo
+    passages: list[Passage] = Field(description="The passages in `context`, in the order numbered.")
+
+
+class OutlineEntry(BaseModel):
+    path: list[str]
+    anchor: str
+    level: int = Field(description="Heading level (2 for `##`, 3 for `###`, …).")
+
+
+class ArticleSummary(BaseModel):
+    id: str = Field(examples=["liberation_of_kherson"])
+    title: str = Field(examples=["Liberation of Kherson"])
+    short_description: str
+    description: str
+    sections: list[OutlineEntry] = Field(description="The article's section outline, in order.")
+
+
+class ArticleList(BaseModel):
+    count: int
+    articles: list[ArticleSummary]
+
+
+class ArticleDetail(ArticleSummary):
+    file: str = Field(description="File of the article, relative to the seeds folder.")
+    content_hash: str
+    passages: int = Field(ge=0, description="Number of passages indexed from this article.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    index: IndexInfo
+
+
+class PackageInfo(BaseModel):
+    name: str
+    version: str
+
+
+class IndexSummary(IndexInfo):
+    format_version: int
+    package_version: str = Field(description="Version of `qa` that built the index.")
+    corpus_hash: str
+    counts: dict[str, int] = Field(description="Articles, passages, … in the index.")
+    store: str = Field(description="Vector store kind.", examples=["faiss"])
+
+
+class VersionInfo(BaseModel):
+    package: PackageInfo
+    index: IndexSummary | None = Field(description="The serving index, or null while none is loaded.")
+
+
+class ErrorBody(BaseModel):
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="Stable machine-readable code.", examples=["invalid_query"])
+    message: str = Field(description="What went wrong and what to do.", examples=["query must not be empty"])
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorBody
