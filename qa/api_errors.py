@@ -93,6 +93,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"no route {request.method} {request.url.path[:200]}"
     elif status == 405:
         message = f"method {request.method} is not allowed here"
+    elif status == 400 and exc.detail == "There was an error parsing the body":  # FastAPI: bytes not UTF-8
+        return error_response(400, "invalid_json", "request body is not valid JSON (UTF-8)")
     else:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
     return error_response(status, HTTP_CODES.get(status, "error"), message, headers=exc.headers)
