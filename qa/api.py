@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,6 +30,7 @@ from qa.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.schemas import (
     ArticleDetail,
     ArticleList,
+    ArticlePassages,
     ContextRequest,
     ContextResponse,
     ErrorResponse,
@@ -41,9 +42,10 @@ from qa.schemas import (
 )
 from qa.records import ArticleInfo
 from qa.retriever import Retriever
-from qa.serialize import context_to_dict, result_to_dict
+from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
 from qa.serving import RetrieverHolder, load_into
 from qa.settings import Settings
+from qa.web import page
 
 if TYPE_CHECKING:
     from qa.embedder import Embedder
@@ -140,6 +142,19 @@ async def get_article(
     return _summary(info) | {"file": info.file, "content_hash": info.content_hash, "passages": passages}
 
 
+@v1.get("/passages", response_model=ArticlePassages, summary="Every passage of one article, in order")
+async def article_passages(
+    article: str = Query(description="Article id.", examples=["liberation_of_kherson"]),
+    retriever: Retriever = Depends(serving),
+) -> dict[str, Any]:
+    """The article's indexed passages in reading order (by source offset): infobox, lead, then sections.
+    Split sections repeat a short sentence at the start of the next part. Unknown ids are 404."""
+    info = retriever.article(article)
+    chunks = sorted((c for c in retriever.chunks if c.article_id == info.id), key=lambda c: (c.start, c.ordinal))
+    return {"article": {"id": info.id, "title": info.title}, "count": len(chunks),
+            "passages": [chunk_to_dict(c) for c in chunks]}
+
+
 @ops.get("/healthz", response_model=Health, summary="The process is alive")
 async def healthz() -> dict[str, str]:
     """Always 200 while the process serves requests, index or not."""
@@ -210,5 +225,6 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(ops)
+    app.include_router(page)  # the search page at `/` (qa.web); it calls /v1 like any client
     return app
 

@@ -170,6 +170,22 @@ class ArticleDetail(ArticleSummary):
     passages: int = Field(ge=0, description="Number of passages indexed from this article.")
 
 
+class ArticlePassage(BaseModel):
+    """One indexed passage of an article, as stored (no scores)."""
+
+    passage_id: str
+    text: str
+    section: SectionRef
+    citation: str
+    source: SourceSpan
+
+
+class ArticlePassages(BaseModel):
+    article: ArticleRef
+    count: int = Field(ge=0)
+    passages: list[ArticlePassage] = Field(description="Every passage of the article, in reading order.")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qa.records import Context, Hit, SearchResult
+from qa.records import Chunk, Context, Hit, SearchResult
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
@@ -21,6 +21,17 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "source": {"file": c.file, "start": c.start, "end": c.end},
         "highlight": {"start": hit.highlight[0], "end": hit.highlight[1]},
         "passage_id": c.id,
+    }
+
+
+def chunk_to_dict(c: Chunk) -> dict[str, Any]:
+    """A stored passage without scores: what `GET /v1/passages` returns for each passage of an article."""
+    return {
+        "passage_id": c.id,
+        "text": c.text,
+        "section": {"path": list(c.section_path), "anchor": c.anchor},
+        "citation": c.citation,
+        "source": {"file": c.file, "start": c.start, "end": c.end},
     }
 
 

@@ -1,0 +1,370 @@
+// The search page of `qa serve`: a plain client of the public HTTP API (DESIGN.md), no framework.
+// Everything the API returns is inserted as text (textContent / text nodes), never as HTML.
+"use strict";
+
+(() => {
+  const KEY_STORE = "qa.apiKey";
+  const $ = (id) => document.getElementById("qa-" + id);
+  const ui = {
+    form: $("ask"), q: $("q"), mode: $("mode"), k: $("k"), key: $("key"), keybox: $("keybox"),
+    status: $("status"), error: $("error"), notice: $("notice"), results: $("results"),
+    searchView: $("search-view"), articleView: $("article-view"), back: $("back"),
+    article: $("article"), articleError: $("article-error"), footer: $("footer"),
+  };
+
+  /** Build an element; string children become text nodes, so API data can never become markup. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") node.className = value;
+      else if (name === "text") node.textContent = value;
+      else node.setAttribute(name, String(value));
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  // -- talking to the API ----------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /** Call the API; resolve with the JSON body or reject with an ApiError built from the error shape. */
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const key = sessionStorage.getItem(KEY_STORE);
+    if (key) headers.Authorization = "Bearer " + key;
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new ApiError(0, "unreachable", "Could not reach the server. Is `qa serve` still running? (" + err.message + ")");
+    }
+    const raw = await response.text();
+    let data = null;
+    try {
+      data = raw ? JSON.parse(raw) : null;
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const e = data && data.error;
+      if (e && typeof e.message === "string") throw new ApiError(e.status || response.status, e.code || "error", e.message);
+      if (data && Array.isArray(data.detail)) {
+        throw new ApiError(response.status, "invalid_request", data.detail.map((d) => d.msg || String(d)).join("; "));
+      }
+      throw new ApiError(response.status, "http_" + response.status,
+        ("The server answered " + response.status + " " + response.statusText).trim() + ".");
+    }
+    if (data === null) throw new ApiError(response.status, "bad_response", "The server's answer was not JSON.");
+    return data;
+  }
+
+  function showError(box, err) {
+    const status = err instanceof ApiError ? err.status : 0;
+    const code = err instanceof ApiError ? err.code : "client_error";
+    box.replaceChildren(
+      el("strong", { text: err.message || "Something went wrong." }),
+      " ",
+      el("span", { class: "code", text: status ? "(" + status + " " + code + ")" : "(" + code + ")" }),
+    );
+    if (status === 401) {
+      box.append(el("span", { text: " Enter the server's API key under “API key” and ask again." }));
+      ui.keybox.open = true;
+    }
+    box.hidden = false;
+  }
+
+  // -- search -----------------------------------------------------------------------------------------
+
+  let searchSeq = 0;
+  let lastOpened = null; // the "read in context" link last followed, to return focus to it
+
+  /** Offsets from the API count code points (Python); JavaScript strings count UTF-16 units. */
+  function cut(text, start, end) {
+    const points = Array.from(text);
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= points.length)) {
+      return null;
+    }
+    if (points.length === text.length) return [text.slice(0, start), text.slice(start, end), text.slice(end)];
+    return [points.slice(0, start).join(""), points.slice(start, end).join(""), points.slice(end).join("")];
+  }
+
+  /** Passage text with the [start, end) sentence wrapped in <mark>. */
+  function markedText(container, text, span) {
+    const parts = span ? cut(text, span.start, span.end) : null;
+    if (!parts || !parts[1]) {
+      container.append(text);
+      return container;
+    }
+    container.append(parts[0], el("mark", { class: "best", text: parts[1] }), parts[2]);
+    return container;
+  }
+
+  function crumbs(hit) {
+    const names = [hit.article.title, ...hit.section.path];
+    const box = el("div", { class: "crumbs" });
+    names.forEach((name, i) => {
+      if (i) box.append(el("span", { class: "sep", "aria-hidden": "true", text: " › " }));
+      box.append(el("span", { class: i === 0 ? "crumb article" : "crumb", text: name }));
+    });
+    if (hit.section.path.length === 0) box.append(el("span", { class: "sep", text: " · introduction" }));
+    return box;
+  }
+
+  function contextHref(hit) {
+    const p = new URLSearchParams();
+    if (hit.section.anchor) p.set("section", hit.section.anchor);
+    p.set("start", hit.source.start);
+    p.set("end", hit.source.end);
+    if (hit.highlight) p.set("hl", hit.highlight.start + "-" + hit.highlight.end);
+    return "#/article/" + encodeURIComponent(hit.article.id) + "?" + p.toString();
+  }
+
+  function fmt(x, digits) {
+    return typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "–";
+  }
+
+  function resultItem(hit) {
+    const detail = "dense " + fmt(hit.scores && hit.scores.dense, 3) + " · lexical " + fmt(hit.scores && hit.scores.lexical, 2);
+    const link = el("a", { class: "open", href: contextHref(hit) }, "Read in context",
+      el("span", { class: "visually-hidden", text: ": " + hit.citation }));
+    link.addEventListener("click", () => { lastOpened = link; });
+    return el("li", { class: "hit", "data-rank": hit.rank },
+      el("div", { class: "hit-head" },
+        crumbs(hit),
+        el("span", { class: "score", title: detail, text: "score " + fmt(hit.score, 4) })),
+      markedText(el("p", { class: "passage" }), hit.text, hit.highlight),
+      el("p", { class: "hit-foot" }, link, el("span", { class: "detail", text: detail })));
+  }
+
+  function setBusy(busy) {
+    ui.results.classList.toggle("stale", busy);
+    ui.results.setAttribute("aria-busy", busy ? "true" : "false");
+    ui.form.classList.toggle("busy", busy);
+    if (busy) ui.status.textContent = "Searching…";
+  }
+
+  function renderResults(data) {
+    const n = data.results.length;
+    ui.status.textContent = n + (n === 1 ? " passage" : " passages") + " · confidence " +
+      Math.round(data.confidence * 100) + "% · " + fmt(data.took_ms, 0) + " ms";
+    ui.notice.hidden = Boolean(data.answerable);
+    ui.results.replaceChildren(...data.results.map(resultItem));
+    if (!n) ui.results.append(el("li", { class: "empty", text: "No passages found." }));
+    if (data.index) {
+      ui.footer.textContent = "Index " + data.index.id + " · " + (data.index.model || "?") + " · built " + data.index.built_at;
+    }
+  }
+
+  function readK() {
+    const raw = ui.k.value.trim();
+    if (raw === "") return undefined; // the API's default
+    const n = Number(raw);
+    return Number.isInteger(n) ? n : raw; // not a whole number: let the API say why
+  }
+
+  async function search() {
+    const seq = ++searchSeq;
+    const body = { query: ui.q.value, mode: ui.mode.value };
+    const k = readK();
+    if (k !== undefined) body.k = k;
+    const url = new URLSearchParams({ q: ui.q.value, mode: ui.mode.value, k: ui.k.value });
+    history.replaceState(null, "", "?" + url.toString() + location.hash);
+    setBusy(true);
+    let data;
+    try {
+      data = await api("POST", "/v1/search", body);
+    } catch (err) {
+      if (seq !== searchSeq) return;
+      setBusy(false);
+      ui.status.textContent = "";
+      showError(ui.error, err);
+      return;
+    }
+    if (seq !== searchSeq) return; // a newer question was asked meanwhile
+    setBusy(false);
+    ui.error.hidden = true;
+    renderResults(data);
+  }
+
+  // -- the article, in context ------------------------------------------------------------------------
+
+  const articles = new Map(); // id -> Promise of [detail, passages]
+  let articleSeq = 0;
+
+  function loadArticle(id) {
+    if (!articles.has(id)) {
+      const p = Promise.all([
+        api("GET", "/v1/articles/" + encodeURIComponent(id)),
+        api("GET", "/v1/passages?article=" + encodeURIComponent(id)),
+      ]);
+      p.catch(() => articles.delete(id)); // retry next time
+      articles.set(id, p);
+    }
+    return articles.get(id);
+  }
+
+  function heading(level, text, id) {
+    return el("h" + Math.min(Math.max(level, 2), 6), { id: id || null, class: "section" }, text);
+  }
+
+  function passageNode(p, target) {
+    const isTarget = target && p.source.start === target.start && p.source.end === target.end;
+    const node = el("p", { class: isTarget ? "passage target" : "passage", "data-start": p.source.start });
+    if (isTarget) {
+      node.setAttribute("tabindex", "-1");
+      node.append(el("span", { class: "visually-hidden", text: "The passage you opened: " }));
+    }
+    return markedText(node, p.text, isTarget ? target.hl : null);
+  }
+
+  /** Render the article: infobox, lead, then every section of the outline with its passages in order. */
+  function renderArticle(detail, passages, target) {
+    const byPath = new Map();
+    for (const p of passages) {
+      const key = JSON.stringify(p.section.path);
+      if (!byPath.has(key)) byPath.set(key, []);
+      byPath.get(key).push(p);
+    }
+    const take = (path) => {
+      const key = JSON.stringify(path);
+      const list = byPath.get(key) || [];
+      byPath.delete(key);
+      return list;
+    };
+    const nodes = [el("h1", { text: detail.title })];
+    if (detail.short_description) nodes.push(el("p", { class: "short", text: detail.short_description }));
+    const infobox = take(["Infobox"]);
+    if (infobox.length) {
+      nodes.push(el("aside", { class: "infobox", "aria-label": "Infobox" },
+        el("h2", { text: "Infobox" }), ...infobox.map((p) => passageNode(p, target))));
+    }
+    nodes.push(...take([]).map((p) => passageNode(p, target)));
+    for (const s of detail.sections || []) {
+      nodes.push(heading(s.level || s.path.length + 1, s.path[s.path.length - 1], s.anchor));
+      nodes.push(...take(s.path).map((p) => passageNode(p, target)));
+    }
+    for (const list of byPath.values()) { // passages of sections missing from the outline
+      const s = list[0].section;
+      nodes.push(heading(s.path.length + 1, s.path.join(" › "), s.anchor), ...list.map((p) => passageNode(p, target)));
+    }
+    ui.article.replaceChildren(...nodes);
+  }
+
+  function parseArticleRoute(hash) {
+    const rest = hash.slice("#/article/".length);
+    const q = rest.indexOf("?");
+    const id = decodeURIComponent(q < 0 ? rest : rest.slice(0, q));
+    const p = new URLSearchParams(q < 0 ? "" : rest.slice(q + 1));
+    const hl = (p.get("hl") || "").split("-").map(Number);
+    return {
+      id,
+      section: p.get("section") || "",
+      start: p.has("start") ? Number(p.get("start")) : null,
+      end: p.has("end") ? Number(p.get("end")) : null,
+      hl: hl.length === 2 ? { start: hl[0], end: hl[1] } : null,
+    };
+  }
+
+  async function showArticle(route) {
+    const seq = ++articleSeq;
+    ui.searchView.hidden = true;
+    ui.articleView.hidden = false;
+    ui.articleError.hidden = true;
+    ui.article.setAttribute("aria-busy", "true");
+    ui.article.replaceChildren(el("p", { class: "loading", text: "Loading the article…" }));
+    let detail, passages;
+    try {
+      [detail, passages] = await loadArticle(route.id);
+    } catch (err) {
+      if (seq !== articleSeq) return;
+      ui.article.replaceChildren();
+      showError(ui.articleError, err);
+      ui.back.focus();
+      return;
+    }
+    if (seq !== articleSeq) return;
+    renderArticle(detail, passages.passages, route);
+    ui.article.setAttribute("aria-busy", "false");
+    document.title = detail.title + " — qa";
+    const target = ui.article.querySelector(".passage.target");
+    const anchor = route.section && ui.article.querySelector('[id="' + CSS.escape(route.section) + '"]');
+    if (anchor) anchor.scrollIntoView({ block: "start" });
+    if (target) {
+      const box = target.getBoundingClientRect();
+      if (box.top < 0 || box.bottom > window.innerHeight) target.scrollIntoView({ block: box.height > window.innerHeight ? "start" : "center" });
+      target.focus({ preventScroll: true });
+    } else if (!anchor) {
+      window.scrollTo(0, 0);
+      ui.article.focus({ preventScroll: true });
+    }
+  }
+
+  function showSearch() {
+    articleSeq++;
+    ui.articleView.hidden = true;
+    ui.searchView.hidden = false;
+    document.title = "qa — ask the articles";
+    if (lastOpened && lastOpened.isConnected) lastOpened.focus();
+  }
+
+  function route() {
+    if (location.hash.startsWith("#/article/")) showArticle(parseArticleRoute(location.hash));
+    else showSearch();
+  }
+
+  // -- wiring -----------------------------------------------------------------------------------------
+
+  let cameFromSearch = false;
+  ui.results.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("a.open")) cameFromSearch = true;
+  });
+  ui.back.addEventListener("click", (e) => {
+    e.preventDefault();
+    if (cameFromSearch) {
+      cameFromSearch = false;
+      history.back();
+    } else {
+      location.hash = "#/";
+    }
+  });
+  ui.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    search();
+  });
+  ui.key.addEventListener("input", () => {
+    const key = ui.key.value.trim();
+    if (key) sessionStorage.setItem(KEY_STORE, key);
+    else sessionStorage.removeItem(KEY_STORE);
+  });
+  document.addEventListener("keydown", (e) => {
+    const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement && document.activeElement.tagName);
+    if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      if (!ui.articleView.hidden) location.hash = "#/";
+      ui.q.focus();
+      ui.q.select();
+    } else if (e.key === "Escape" && !ui.articleView.hidden) {
+      ui.back.click();
+    }
+  });
+  window.addEventListener("hashchange", route);
+
+  ui.key.value = sessionStorage.getItem(KEY_STORE) || "";
+  const params = new URLSearchParams(location.search);
+  if (params.has("mode")) ui.mode.value = params.get("mode");
+  if (params.has("k")) ui.k.value = params.get("k");
+  if (params.get("q")) {
+    ui.q.value = params.get("q");
+    search();
+  }
+  route();
+})();
