@@ -1,0 +1,204 @@
+"""Run an eval set through one loaded Retriever, in-process, and score it.
+
+    from qa.retriever import Retriever
+    from qa.evaluation import load_questions, run_eval, split_questions
+
+    retriever = Retriever.load("index/default")                      # load once
+    questions = split_questions(load_questions("eval/kherson.jsonl"), "tune")
+    vectors = encode_questions(retriever, questions)                  # optional: embed once per sweep
+    for rrf_k in (10, 30, 60):
+        retriever.config["rrf_k"] = rrf_k                             # the runner reads config at run time
+        report = run_eval(retriever, questions, modes=("hybrid",), vectors=vectors)
+        print(rrf_k, report.modes["hybrid"].metrics["section_mrr@10"])
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from qa.evaluation import answerability as am
+from qa.evaluation import metrics as m
+from qa.evaluation.questions import Question
+from qa.evaluation.report import KS, EvalReport, HitRecord, ModeReport, QuestionInfo, QuestionResult, headline_names
+from qa.records import SearchResult
+
+TAG_METRICS = (
+    "n", "n_answerable", "section_recall@1", "section_recall@5", "section_mrr@10", "answer_in_passage@5",
+    "mean_confidence", "answerable_rate",
+)
+
+
+def encode_questions(retriever: Any, questions: Sequence[Question]) -> dict[str, Any]:
+    """Query vectors by question id, embedded once — pass to `run_eval(vectors=...)` across a sweep."""
+    vecs = retriever.embedder.encode([q.question for q in questions])
+    return {q.id: vecs[i] for i, q in enumerate(questions)}
+
+
+def score_result(question: Question, result: SearchResult, latency_ms: float) -> QuestionResult:
+    """Reduce one SearchResult to ranks against the question's gold."""
+    sections = [(h.chunk.article_id, h.chunk.section_path) for h in result.hits]
+    articles = [h.chunk.article_id for h in result.hits]
+    texts = [h.chunk.text for h in result.hits]
+    gold = question.gold_sections
+    answer = question.answer
+    hits = tuple(
+        HitRecord(
+            rank=h.rank,
+            article=h.chunk.article_id,
+            section=h.chunk.section_path,
+            score=round(h.score, 6),
+            dense=None if h.dense is None else round(h.dense, 6),
+            lexical=None if h.lexical is None else round(h.lexical, 6),
+            has_answer=None if answer is None else m.answer_rank(answer, [h.chunk.text]) is not None,
+        )
+        for h in result.hits
+    )
+    return QuestionResult(
+        id=question.id,
+        section_rank=m.first_rank(gold, sections) if gold else None,
+        article_rank=m.first_rank({question.article}, articles) if question.answerable else None,
+        answer_rank=m.answer_rank(answer, texts) if answer else None,
+        confidence=round(result.confidence, 6),
+        predicted_answerable=result.answerable,
+        latency_ms=round(latency_ms, 3),
+        top_citation=result.hits[0].chunk.citation if result.hits else None,
+        hits=hits,
+    )
+
+
+def run_eval(
+    retriever: Any,
+    questions: Sequence[Question],
+    modes: Iterable[str] = ("hybrid", "dense", "lexical"),
+    k: int = 10,
+    *,
+    vectors: dict[str, Any] | None = None,
+    split: str = "all",
+    questions_file: str = "",
+) -> EvalReport:
+    """Ask every question in every mode (top k) and score the answers. Reuses `retriever` as it is.
+
+    Latency is wall time around `Retriever.search` for each question, after one untimed warm-up query;
+    with `vectors` (see `encode_questions`) it leaves out query embedding, which the report records.
+    """
+    if not questions:
+        raise ValueError("no questions to evaluate")
+    modes = tuple(modes)
+    if k < max(KS):
+        raise ValueError(f"k must be at least {max(KS)} (the deepest metric cut-off)")
+    retriever.search(questions[0].question, k=k, mode=modes[0])  # warm-up: lazy model load, caches
+    reports: dict[str, ModeReport] = {}
+    for mode in modes:
+        results: list[QuestionResult] = []
+        for q in questions:
+            qv = vectors.get(q.id) if vectors is not None and mode != "lexical" else None
+            t0 = time.perf_counter()
+            res = retriever.search(q.question, k=k, mode=mode, query_vector=qv)
+            latency = (time.perf_counter() - t0) * 1000
+            results.append(score_result(q, res, latency))
+        reports[mode] = ModeReport(
+            mode=mode, metrics=summarise(questions, results), tags=by_tag(questions, results), questions=results
+        )
+    manifest = retriever.manifest
+    return EvalReport(
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        questions_file=questions_file,
+        split=split,
+        k=k,
+        index={
+            "id": manifest.id,
+            "folder": str(retriever.folder),
+            "corpus_hash": manifest.corpus_hash,
+            "articles": len(retriever.articles),
+            "passages": len(retriever.chunks),
+            "model": manifest.model.get("name"),
+            "built_at": manifest.built_at,
+        },
+        retrieval=copy.deepcopy(dict(retriever.config)),
+        latency_includes_embedding=vectors is None,
+        questions=[_info(q) for q in questions],
+        modes=reports,
+    )
+
+
+def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """Headline metrics of one mode (see `report.headline_names`); None where undefined (no such questions)."""
+    pairs = list(zip(questions, results))
+    ans = [(q, r) for q, r in pairs if q.answerable]
+    out: dict[str, float | None] = {name: None for name in headline_names()}
+    if ans:
+        deepest = max(KS)
+        for level, rank_of in (("section", _section_rank), ("article", _article_rank)):
+            for k in KS:
+                out[f"{level}_recall@{k}"] = m.mean([_hit(rank_of(r), k) for _, r in ans])
+            out[f"{level}_mrr@{deepest}"] = m.mean([_rr(rank_of(r), deepest) for _, r in ans])
+        out[f"section_ndcg@{deepest}"] = m.mean(
+            [m.ndcg_at_k(q.gold_sections, [(h.article, h.section) for h in r.hits], deepest) for q, r in ans]
+        )
+        out[f"article_ndcg@{deepest}"] = m.mean(
+            [m.ndcg_at_k({q.article}, [h.article for h in r.hits], deepest) for q, r in ans]
+        )
+        for k in KS:
+            out[f"answer_in_passage@{k}"] = m.mean([_hit(r.answer_rank, k) for _, r in ans])
+    pos = [r.confidence for q, r in pairs if q.answerable]
+    neg = [r.confidence for q, r in pairs if not q.answerable]
+    if pos and neg:
+        out["answerability_auroc"] = am.auroc(pos, neg)
+    predicted = [r.predicted_answerable for _, r in pairs]
+    actual = [q.answerable for q, _ in pairs]
+    if any(predicted):
+        out["answerable_precision"] = am.precision(predicted, actual)
+    if any(actual):
+        out["answerable_recall"] = am.recall(predicted, actual)
+    latencies = [r.latency_ms for r in results]
+    out["latency_p50_ms"] = round(m.percentile(latencies, 50), 3)
+    out["latency_p95_ms"] = round(m.percentile(latencies, 95), 3)
+    return out
+
+
+def by_tag(questions: Sequence[Question], results: Sequence[QuestionResult]) -> dict[str, dict[str, float | None]]:
+    """A few metrics per tag (TAG_METRICS), tags in alphabetical order."""
+    tags = sorted({t for q in questions for t in q.tags})
+    out: dict[str, dict[str, float | None]] = {}
+    for tag in tags:
+        pairs = [(q, r) for q, r in zip(questions, results) if tag in q.tags]
+        ans = [r for q, r in pairs if q.answerable]
+        row: dict[str, float | None] = {name: None for name in TAG_METRICS}
+        row["n"] = float(len(pairs))
+        row["n_answerable"] = float(len(ans))
+        if ans:
+            row["section_recall@1"] = m.mean([_hit(r.section_rank, 1) for r in ans])
+            row["section_recall@5"] = m.mean([_hit(r.section_rank, 5) for r in ans])
+            row["section_mrr@10"] = m.mean([_rr(r.section_rank, 10) for r in ans])
+            row["answer_in_passage@5"] = m.mean([_hit(r.answer_rank, 5) for r in ans])
+        row["mean_confidence"] = m.mean([r.confidence for _, r in pairs])
+        row["answerable_rate"] = m.mean([1.0 if r.predicted_answerable else 0.0 for _, r in pairs])
+        out[tag] = row
+    return out
+
+
+def _section_rank(r: QuestionResult) -> int | None:
+    return r.section_rank
+
+
+def _article_rank(r: QuestionResult) -> int | None:
+    return r.article_rank
+
+
+def _hit(rank: int | None, k: int) -> float:
+    return 1.0 if rank is not None and rank <= k else 0.0
+
+
+def _rr(rank: int | None, k: int) -> float:
+    return 1.0 / rank if rank is not None and rank <= k else 0.0
+
+
+def _info(q: Question) -> QuestionInfo:
+    return QuestionInfo(
+        id=q.id, question=q.question, answerable=q.answerable, article=q.article, sections=q.sections,
+        answer=q.answer, tags=q.tags, split=q.split,
+    )
