@@ -185,6 +185,7 @@ def build(
             and not report.added
             and not report.changed
             and not report.removed
+            and _same_store(old_manifest.store, settings)
         ):
             report.up_to_date = True
             report.seconds = time.perf_counter() - t0
@@ -205,18 +206,31 @@ def build(
         reporter.stage("index", None)
         tmp = ix.new_version_dir(index_dir)
         try:
-            from qa.stores.faiss_store import FaissStore
+            if settings.store == "milvus":  # vectors + BM25 in a Milvus collection (see qa/stores/milvus_store.py)
+                from qa.stores import milvus_store
 
-            store = FaissStore.build(vectors, settings.faiss_index, settings.hnsw_threshold)
-            store.save(tmp)
-            lexical = LexicalIndex.build([lexical_text(c) for c in chunks])
-            lexical.save(tmp)
+                reporter.stage("milvus upsert", None)
+                store_entry = milvus_store.build(
+                    settings.milvus_uri, index_dir, old_manifest.store if old_manifest else None, chunks, vectors,
+                    [lexical_text(c) for c in chunks], report.removed, force, reporter.advance,
+                    settings.milvus_token,
+                )
+                lexical_entry = {"library": "milvus-bm25", "stemmer": STEMMER, "stopwords": STOPWORDS}
+            else:
+                from qa.stores.faiss_store import FaissStore
+
+                store = FaissStore.build(vectors, settings.faiss_index, settings.hnsw_threshold)
+                store.save(tmp)
+                lexical = LexicalIndex.build([lexical_text(c) for c in chunks])
+                lexical.save(tmp)
+                store_entry = {"kind": "faiss", "index_type": store.index_type}
+                lexical_entry = {"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS}
             ix.write_records(tmp, chunks, infos, vectors)
             manifest = ix.Manifest(
                 model=model_settings(settings) | {"backend": settings.backend},
                 chunker=chunker_settings(settings),
-                lexical={"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS},
-                store={"kind": "faiss", "index_type": store.index_type},
+                lexical=lexical_entry,
+                store=store_entry,
                 corpus_hash=corpus_hash,
                 articles=hashes,
                 counts={"articles": len(infos), "chunks": len(chunks)},
@@ -236,6 +250,17 @@ def build(
             raise
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _same_store(store: dict[str, object], settings: Settings) -> bool:
+    """Whether the index already lives in the store the settings ask for (else a build moves it)."""
+    if store.get("kind", "faiss") != settings.store:
+        return False
+    if settings.store == "milvus":
+        from qa.stores.milvus_store import check_uri
+
+        return store.get("uri") == check_uri(settings.milvus_uri)
+    return True
 
 
 def lexical_text(chunk: Chunk) -> str:

@@ -94,10 +94,12 @@ class Retriever:
 
             store: Any = FaissStore.load(folder, manifest.store.get("index_type", "flat"))
         else:
-            from qa.stores import open_store  # type: ignore[attr-defined]
+            from qa.stores import open_store
 
-            store = open_store(manifest, settings)
-        lexical = LexicalIndex.load(folder, len(chunks))
+            store = open_store(manifest, settings, chunks)
+        lexical: Any = (
+            store.lexical_index() if hasattr(store, "lexical_index") else LexicalIndex.load(folder, len(chunks))
+        )
         embedder = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
         return cls(folder, manifest, chunks, articles, store, lexical, embedder)
 
@@ -141,19 +143,27 @@ class Retriever:
         n_cand = max(int(self.config["candidates"]), k)
         empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
         dense, lexical = empty, empty
+        native: list[tuple[int, float]] | None = None  # a store that fuses by itself (Milvus hybrid_search)
         if mode in ("dense", "hybrid"):
             t = time.perf_counter()
             qv = query_vector if query_vector is not None else self.embedder.encode_query(query)
             timings["embed"] = _ms(t)
             t = time.perf_counter()
-            dense = self.store.search(qv, n_cand, allowed)
-            timings["dense"] = _ms(t)
-        if mode in ("lexical", "hybrid"):
+            if mode == "hybrid" and getattr(self.store, "native_hybrid", False):
+                native, dense, lexical = self.store.hybrid(
+                    qv, query, k, allowed, fusion=str(self.config["fusion"]), rrf_k=int(self.config["rrf_k"]),
+                    alpha=float(self.config["alpha"]), candidates=n_cand,
+                )
+                timings["hybrid"] = _ms(t)
+            else:
+                dense = self.store.search(qv, n_cand, allowed)
+                timings["dense"] = _ms(t)
+        if mode in ("lexical", "hybrid") and native is None:
             t = time.perf_counter()
             lexical = self.lexical.search(query, n_cand, allowed)
             timings["lexical"] = _ms(t)
         t = time.perf_counter()
-        ranked = self._fuse(mode, dense, lexical)
+        ranked = native if native is not None else self._fuse(mode, dense, lexical)
         dense_by_row = dict(zip(dense[1].tolist(), dense[0].tolist()))
         lex_by_row = dict(zip(lexical[1].tolist(), lexical[0].tolist()))
         hits = [
@@ -228,6 +238,12 @@ class Retriever:
             return self.articles[article_id]
         except KeyError:
             raise NotFound(f"no article with id {article_id!r}", code="unknown_article") from None
+
+    def close(self) -> None:
+        """Release the store's connection (a Milvus client); FAISS holds nothing to release."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     def info(self) -> dict[str, Any]:
         return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}

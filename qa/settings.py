@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # stores
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("index/milvus.db", description="Milvus Lite file or http(s):// server URI.")
+    milvus_token: str | None = Field(None, description="Milvus credentials (`user:password` or API key), if any.")
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="FAISS index type; auto = flat below `hnsw_threshold` vectors."
     )

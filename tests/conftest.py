@@ -59,7 +59,28 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, settings_factory, embed
 
 
 @pytest.fixture(scope="session")
-def retriever(seed_index: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
+def milvus_seed_index(tmp_path_factory: pytest.TempPathFactory, settings_factory, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """The same index of seeds/ with its vectors and BM25 in an embedded Milvus Lite database."""
+    from qa.build import build
+
+    folder = tmp_path_factory.mktemp("milvus")
+    index_dir = folder / "seed"
+    settings = settings_factory(index=index_dir, store="milvus", milvus_uri=str(folder / "milvus.db"))
+    build(settings, SEEDS, index_dir, embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session", params=["faiss", "milvus"])
+def store_index(request: pytest.FixtureRequest) -> Path:
+    """The seeds/ index in each vector store: tests that take it run once per store."""
+    return request.getfixturevalue("seed_index" if request.param == "faiss" else "milvus_seed_index")
+
+
+@pytest.fixture(scope="session")
+def retriever(store_index: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
+    """A Retriever over the seeds/ index, once per vector store (FAISS, Milvus Lite)."""
     from qa.retriever import Retriever
 
-    return Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
+    r = Retriever.load(store_index, settings_factory(index=store_index), embedder=embedder)
+    yield r
+    r.close()

@@ -1,0 +1,431 @@
+"""Milvus store: dense vectors + Milvus' own BM25 full-text function, fused inside Milvus.
+
+`QA_STORE=milvus` with `QA_MILVUS_URI`: a local path ending in `.db` is an embedded Milvus Lite database
+(development, tests); `http://host:19530` is a Milvus server or cluster.
+
+One collection holds what a hit needs to be cited (passage id, article id, section path, anchor, source
+offsets, text), the dense vector (inner product over unit vectors = cosine) and a sparse BM25 vector that
+Milvus computes itself from `bm25_text` — so a cluster needs no lexical index of ours.
+
+`bm25_text` is the passage's heading path and text already lower-cased, stop-worded and stemmed by the same
+code as our bm25s index (`qa.lexical`), and queries get the same treatment: Milvus' analyzer then only
+splits on spaces, so lexical results agree with bm25s on Lite (whose analyzer ignores filters) and on a
+server alike.
+
+Versioning without serving a half-done build ("blue/green"): each index name owns two collections,
+`<base>_0` and `<base>_1`. A build brings the one the live manifest does *not* name up to date — upsert by
+passage id of what is new or changed, delete of removed articles' and stale passages — and only then is
+the manifest naming it published. Readers of the live index never see the collection being written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import QAError
+
+SCHEMA_VERSION = "qa-milvus-1"
+BATCH = 512  # rows per insert/upsert call: well under gRPC's message limit for 384-d vectors + text
+MAX_TEXT = 65_535  # Milvus VARCHAR limit (bytes)
+Progress = Callable[[int, int, float], None]
+
+
+class MilvusError(QAError):
+    """Milvus could not be reached or refused a request."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+def check_uri(uri: str) -> str:
+    if is_server(uri):
+        return uri
+    if not uri.endswith(".db"):
+        raise QAError(
+            f"QA_MILVUS_URI={uri!r}: use a local file ending in .db (Milvus Lite) or http://host:19530",
+            code="bad_milvus_uri",
+            status=400,
+        )
+    Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    return str(Path(uri).absolute())
+
+
+def connect(uri: str, token: str | None = None) -> Any:
+    """A MilvusClient for the URI (Milvus Lite runs in-process for a `.db` path)."""
+    from pymilvus import MilvusClient
+
+    uri = check_uri(uri)
+    try:
+        return MilvusClient(uri=uri, token=token or "")
+    except Exception as exc:  # pymilvus raises its own and grpc errors
+        raise MilvusError(f"cannot connect to Milvus at {uri}: {exc}") from exc
+
+
+def collection_base(index_dir: Path) -> str:
+    """`qa_<index name>_<hash of its path>`: distinct per index folder, legal as a Milvus name."""
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", index_dir.name)[:40] or "index"
+    digest = hashlib.sha1(str(index_dir.absolute()).encode()).hexdigest()[:8]
+    return f"qa_{name}_{digest}"
+
+
+def analyse(texts: Sequence[str]) -> list[str]:
+    """Texts as bm25s sees them (lower-case, stop words out, stemmed), joined by spaces."""
+    import bm25s
+
+    from qa.lexical import STOPWORDS, _stemmer
+
+    if not texts:
+        return []
+    tokens = bm25s.tokenize(
+        list(texts), stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return [" ".join(t) for t in tokens]
+
+
+def _clip(text: str) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= MAX_TEXT else data[: MAX_TEXT - 4].decode("utf-8", "ignore")
+
+
+# -- schema and build -------------------------------------------------------------------------------
+
+
+def _create(client: Any, name: str, dim: int, server: bool) -> None:
+    from pymilvus import DataType, Function, FunctionType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False, description=SCHEMA_VERSION)
+    schema.add_field("pid", DataType.VARCHAR, max_length=64, is_primary=True)
+    schema.add_field("article_id", DataType.VARCHAR, max_length=1024)
+    schema.add_field("section", DataType.VARCHAR, max_length=4096)  # JSON list: the heading path
+    schema.add_field("anchor", DataType.VARCHAR, max_length=1024)
+    schema.add_field("file", DataType.VARCHAR, max_length=1024)
+    schema.add_field("start", DataType.INT64)
+    schema.add_field("end", DataType.INT64)
+    schema.add_field("h", DataType.VARCHAR, max_length=32)  # content hash: unchanged rows are not rewritten
+    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
+    schema.add_field("bm25_text", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(
+        Function(
+            name="bm25", function_type=FunctionType.BM25, input_field_names=["bm25_text"],
+            output_field_names=["sparse"],
+        )
+    )
+    index = client.prepare_index_params()
+    if server:  # HNSW on a server; Lite searches exactly (FLAT) at development sizes
+        index.add_index(field_name="dense", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
+    else:
+        index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
+    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index(field_name="article_id", index_type="INVERTED")
+    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+
+
+def _compatible(client: Any, name: str, dim: int) -> bool:
+    desc = client.describe_collection(name)
+    if desc.get("description") != SCHEMA_VERSION:
+        return False
+    for f in desc.get("fields", []):
+        if f.get("name") == "dense":
+            return int(f.get("params", {}).get("dim", -1)) == dim
+    return False
+
+
+def _existing(client: Any, name: str) -> dict[str, str]:
+    """pid → content hash of every row in the collection."""
+    out: dict[str, str] = {}
+    it = client.query_iterator(name, batch_size=4096, filter="", output_fields=["pid", "h"])
+    try:
+        while True:
+            batch = it.next()
+            if not batch:
+                break
+            out.update((r["pid"], r["h"]) for r in batch)
+    finally:
+        it.close()
+    return out
+
+
+def _count(client: Any, name: str) -> int:
+    res = client.query(name, filter="", output_fields=["count(*)"])
+    return int(res[0]["count(*)"])
+
+
+def _quote(values: Sequence[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def build(
+    uri: str,
+    index_dir: Path,
+    previous: dict[str, Any] | None,
+    chunks: Sequence[Any],
+    vectors: np.ndarray,
+    lexical_texts: Sequence[str],
+    removed_articles: Sequence[str] = (),
+    force: bool = False,
+    progress: Progress | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Bring the not-live collection of this index up to date; returns the manifest's `store` entry.
+
+    `previous` is the live manifest's store entry (or None). Rows are upserted by passage id only when new
+    or changed; passages that are gone (removed articles, edited text) are deleted.
+    """
+    uri = check_uri(uri)
+    base = collection_base(index_dir)
+    live = (previous or {}).get("collection") if (previous or {}).get("kind") == "milvus" else None
+    same_place = live is not None and (previous or {}).get("uri") == uri
+    target = f"{base}_1" if same_place and live == f"{base}_0" else f"{base}_0"
+    dim = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 384
+    client = connect(uri, token)
+    t0 = time.perf_counter()
+    try:
+        if client.has_collection(target) and (force or not _compatible(client, target, dim)):
+            client.drop_collection(target)
+        if not client.has_collection(target):
+            _create(client, target, dim, is_server(uri))
+        else:
+            client.load_collection(target)
+        have = _existing(client, target)
+        bm25 = analyse(lexical_texts)
+        rows: list[dict[str, Any]] = []
+        want: set[str] = set()
+        for c, v, b in zip(chunks, vectors, bm25):
+            h = hashlib.sha1(
+                json.dumps([c.article_id, c.section_path, c.anchor, c.file, c.start, c.end, c.text, b]).encode()
+                + np.asarray(v, dtype=np.float32).tobytes()
+            ).hexdigest()[:32]
+            want.add(c.id)
+            if have.get(c.id) == h:
+                continue
+            rows.append(
+                {
+                    "pid": c.id, "article_id": c.article_id, "section": json.dumps(list(c.section_path)),
+                    "anchor": c.anchor, "file": c.file, "start": int(c.start), "end": int(c.end), "h": h,
+                    "text": _clip(c.text), "bm25_text": _clip(b), "dense": np.asarray(v, np.float32).tolist(),
+                }
+            )
+        deleted = 0
+        gone_articles = [a for a in removed_articles if a]
+        if gone_articles and have:
+            res = client.delete(target, filter=f"article_id in {_quote(gone_articles)}")
+            deleted += _deleted(res)
+        stale = sorted(set(have) - want)
+        for i in range(0, len(stale), BATCH):
+            deleted += _deleted(client.delete(target, ids=stale[i : i + BATCH]))
+        for i in range(0, len(rows), BATCH):
+            client.upsert(target, rows[i : i + BATCH])
+            if progress:
+                progress(min(i + BATCH, len(rows)), len(rows), time.perf_counter() - t0)
+        if is_server(uri):
+            client.flush(target)
+        n = _count(client, target)
+        if n != len(want):
+            raise MilvusError(f"collection {target} holds {n} passages after the build, expected {len(want)}")
+    except QAError:
+        raise
+    except Exception as exc:
+        raise MilvusError(f"Milvus build of {target} at {uri} failed: {exc}") from exc
+    finally:
+        client.close()
+    return {
+        "kind": "milvus",
+        "uri": uri,
+        "collection": target,
+        "index_type": "HNSW" if is_server(uri) else "FLAT",
+        "upserted": len(rows),
+        "deleted": deleted,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _deleted(res: Any) -> int:
+    if isinstance(res, dict):
+        return int(res.get("delete_count", 0))
+    return int(getattr(res, "delete_count", 0) or 0)
+
+
+# -- serving ----------------------------------------------------------------------------------------
+
+
+class MilvusStore:
+    """Searches one collection; maps Milvus' passage ids back to rows of `chunks.jsonl`."""
+
+    kind = "milvus"
+    native_hybrid = True
+
+    def __init__(self, client: Any, collection: str, ids: Sequence[str], article_ids: Sequence[str]) -> None:
+        self.client = client
+        self.collection = collection
+        self.row_of = {pid: i for i, pid in enumerate(ids)}
+        self.article_of_row = list(article_ids)
+        self.size = len(ids)
+
+    @classmethod
+    def open(cls, store: dict[str, Any], chunks: Sequence[Any], uri: str | None = None,
+             token: str | None = None) -> MilvusStore:
+        """Open the collection a manifest names (at `uri` when given: replicas may reach it by another name)."""
+        client = connect(uri or store["uri"], token)
+        name = store["collection"]
+        try:
+            if not client.has_collection(name):
+                raise MilvusError(
+                    f"Milvus collection {name} named by the index is missing at {uri or store['uri']}: run `qa build`",
+                    code="index_missing",
+                )
+            client.load_collection(name)
+        except BaseException:
+            client.close()
+            raise
+        return cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
+
+    def close(self) -> None:
+        self.client.close()
+
+    def lexical_index(self) -> MilvusLexical:
+        """BM25 served by Milvus too: an index in Milvus has no bm25s folder."""
+        return MilvusLexical(self)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def save(self, folder: Path) -> None:
+        """Nothing to write: the vectors live in Milvus (the manifest names the collection)."""
+
+    # filters ---------------------------------------------------------------------------------------
+
+    def _filter(self, allowed: np.ndarray | None) -> str:
+        if allowed is None:
+            return ""
+        articles = sorted({self.article_of_row[int(r)] for r in allowed})
+        return f"article_id in {_quote(articles)}"
+
+    def _rows(self, hits: list[dict[str, Any]], allowed: np.ndarray | None) -> tuple[list[int], list[dict[str, Any]]]:
+        ok = None if allowed is None else set(int(r) for r in allowed)
+        rows, kept = [], []
+        for h in hits:
+            row = self.row_of.get(h["pid"] if "pid" in h else h["id"])
+            if row is None or (ok is not None and row not in ok):
+                continue  # a passage this index version does not know
+            rows.append(row)
+            kept.append(h)
+        return rows, kept
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except QAError:
+            raise
+        except Exception as exc:
+            raise MilvusError(f"Milvus search on {self.collection} failed: {exc}") from exc
+
+    # searches --------------------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (inner-product scores, rows) for one unit query vector."""
+        k = min(k, self.size)
+        if k <= 0 or (allowed is not None and len(allowed) == 0):
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        res = self._call(
+            self.client.search, self.collection, data=[np.asarray(query, np.float32).ravel().tolist()],
+            anns_field="dense", limit=k, filter=self._filter(allowed), output_fields=["pid"],
+            search_params={"metric_type": "IP"},
+        )
+        rows, hits = self._rows(list(res[0]), allowed)
+        return np.asarray([h["distance"] for h in hits], np.float32), np.asarray(rows, np.int64)
+
+    def lexical(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (BM25 scores, rows) from Milvus' full-text index."""
+        text = analyse([query])[0]
+        k = min(k, self.size)
+        if not text or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        res = self._call(
+            self.client.search, self.collection, data=[text], anns_field="sparse", limit=k,
+            filter=self._filter(allowed), output_fields=["pid"], search_params={"metric_type": "BM25"},
+        )
+        rows, hits = self._rows(list(res[0]), allowed)
+        # Milvus Lite reports BM25 as a negated distance; a server as a positive score.
+        return np.asarray([abs(h["distance"]) for h in hits], np.float32), np.asarray(rows, np.int64)
+
+    def hybrid(
+        self,
+        query_vector: np.ndarray,
+        query: str,
+        k: int,
+        allowed: np.ndarray | None = None,
+        fusion: str = "rrf",
+        rrf_k: int = 60,
+        alpha: float = 0.5,
+        candidates: int = 50,
+    ) -> tuple[list[tuple[int, float]], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Dense + BM25 fused inside Milvus (`hybrid_search`, RRF or weighted ranker).
+
+        Returns the fused (row, score) list and, for the fused hits, their own dense and BM25 scores
+        (dense from the returned vectors; BM25 from one more full-text search limited to those passages).
+        """
+        from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+        empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
+        n = min(max(k, candidates), self.size)
+        if n <= 0 or (allowed is not None and len(allowed) == 0):
+            return [], empty, empty
+        expr = self._filter(allowed)
+        qv = np.asarray(query_vector, np.float32).ravel()
+        text = analyse([query])[0]
+        reqs = [AnnSearchRequest(data=[qv.tolist()], anns_field="dense", param={"metric_type": "IP"}, limit=n, expr=expr)]
+        if text:
+            reqs.append(
+                AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"}, limit=n, expr=expr)
+            )
+        ranker = WeightedRanker(alpha, 1.0 - alpha) if fusion == "weighted" and text else RRFRanker(rrf_k)
+        res = self._call(
+            self.client.hybrid_search, self.collection, reqs, ranker=ranker, limit=n, output_fields=["pid", "dense"]
+        )
+        rows, hits = self._rows(list(res[0]), allowed)
+        fused = [(r, float(h["distance"])) for r, h in zip(rows, hits)]
+        if not rows:
+            return [], empty, empty
+        vecs = np.asarray([h["entity"]["dense"] for h in hits], np.float32)
+        dscores = vecs @ qv
+        order = np.argsort(-dscores, kind="stable")
+        dense = (dscores[order].astype(np.float32), np.asarray(rows, np.int64)[order])
+        lexical = empty
+        if text:
+            top_ids = [h["pid"] if "pid" in h else h["id"] for h in hits[:k]]
+            res = self._call(
+                self.client.search, self.collection, data=[text], anns_field="sparse", limit=len(top_ids),
+                filter=f"pid in {_quote(top_ids)}", output_fields=["pid"], search_params={"metric_type": "BM25"},
+            )
+            lrows, lhits = self._rows(list(res[0]), allowed)
+            lexical = (np.asarray([abs(h["distance"]) for h in lhits], np.float32), np.asarray(lrows, np.int64))
+        return fused, dense, lexical
+
+
+class MilvusLexical:
+    """The lexical side of a Milvus index, shaped like `qa.lexical.LexicalIndex` for the retriever."""
+
+    kind = "milvus-bm25"
+
+    def __init__(self, store: MilvusStore) -> None:
+        self.store = store
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.store.lexical(query, k, allowed)
