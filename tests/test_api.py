@@ -35,10 +35,11 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 @pytest.fixture(scope="module")
-def client(seed_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(store_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app over the seeds/ index, once per vector store (FAISS, Milvus Lite)."""
     from qa.api import create_app
 
-    app = create_app(settings_factory(index=seed_index), embedder=embedder)
+    app = create_app(settings_factory(index=store_index), embedder=embedder)
     with TestClient(app) as c:  # runs the lifespan: loads the index, warms up, probes
         yield c
 
@@ -116,7 +117,7 @@ def test_health_ready_version(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     version = client.get("/version").json()
     assert version["package"]["name"] == "qa" and version["package"]["version"]
-    assert version["index"]["counts"]["articles"] == 1 and version["index"]["store"] == "faiss"
+    assert version["index"]["counts"]["articles"] == 1 and version["index"]["store"] in ("faiss", "milvus")
     assert version["index"]["id"] == ready.json()["index"]["id"]
 
 
@@ -324,11 +325,11 @@ def test_nested_article_id_with_slashes(tmp_path: Path, settings_factory, embedd
         assert_error(c.get("/v1/articles/engineering/rivers"), 404, "unknown_article")
 
 
-def test_python_api_gives_what_http_serialises(client: TestClient, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_python_api_gives_what_http_serialises(client: TestClient, store_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     from qa import Retriever
     from qa.serialize import result_to_dict
 
-    retriever = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
+    retriever = Retriever.load(store_index, settings_factory(index=store_index), embedder=embedder)
     result = retriever.search(QUESTION, k=3, mode="hybrid")
     assert result.hits[0].chunk.section_path == tuple(WITHDRAWAL)
     ctx = retriever.context(QUESTION, max_tokens=300)
