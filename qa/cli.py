@@ -87,6 +87,59 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
+@main.command("eval")
+@click.option("--questions", "questions_file", type=click.Path(path_type=Path), default=Path("eval/kherson.jsonl"),
+              show_default=True, help="Eval set, one JSON question a line.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
+@click.option("--modes", default="hybrid,dense,lexical", show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
+              help="Questions to use: tune = odd id numbers, heldout = even.")
+@click.option("--k", "k", type=click.IntRange(10, 50), default=10, show_default=True, help="Passages per question.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path),
+              help="Full results as JSON [eval/reports/<index>-<split>.json].")
+@click.option("--html", "html_file", type=click.Path(path_type=Path),
+              help="Self-contained HTML report [eval/reports/<index>-<split>.html].")
+@click.option("--baseline", type=click.Path(path_type=Path), help="Saved run to compare with; exit 1 on regression.")
+@click.option("--tolerance", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+              help="Largest allowed drop of any metric against the baseline.")
+@click.option("--save-baseline", type=click.Path(path_type=Path), help="Also write this run (no passages) here.")
+@click.option("--verbose", "-v", is_flag=True, help="List every question, not only the misses.")
+def eval_command(
+    questions_file: Path, index_dir: Path | None, modes: str, split: str, k: int, json_file: Path | None,
+    html_file: Path | None, baseline: Path | None, tolerance: float, save_baseline: Path | None, verbose: bool,
+) -> None:
+    """Score retrieval on an eval set: recall/MRR/nDCG, answer-in-passage, answerability, latency."""
+    from rich.console import Console
+
+    from qa.evaluation import EvalReport, load_questions, run_eval, split_questions
+    from qa.evaluation.gate import compare
+    from qa.evaluation.html import write_html
+    from qa.evaluation.terminal import render
+    from qa.retriever import MODES, Retriever
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    bad = [m for m in mode_list if m not in MODES]
+    if bad or not mode_list:
+        raise click.BadParameter(f"modes must be among {', '.join(MODES)}", param_hint="--modes")
+    settings = get_settings()
+    index_dir = index_dir or settings.index
+    questions = split_questions(load_questions(questions_file), split)
+    old = EvalReport.load(baseline) if baseline else None  # fail on a bad baseline before the slow part
+    retriever = Retriever.load(index_dir, settings)
+    report = run_eval(retriever, questions, modes=mode_list, k=k, split=split, questions_file=str(questions_file))
+    comparison = compare(report, old, tolerance) if old else None
+    console = Console(width=max(Console().width, 150))
+    render(report, console, comparison, verbose=verbose)
+    stem = Path("eval/reports") / f"{Path(index_dir).name}-{split}"
+    json_path = report.save(json_file or stem.with_suffix(".json"))
+    html_path = write_html(report, html_file or stem.with_suffix(".html"), comparison)
+    click.echo(f"wrote {json_path} and {html_path}")
+    if save_baseline:
+        click.echo(f"saved baseline {report.save(save_baseline, hits=False)}")
+    if comparison is not None and not comparison.passed:
+        sys.exit(1)
+
+
 def run() -> None:
     try:
         main()

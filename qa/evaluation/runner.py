@@ -111,6 +111,7 @@ def run_eval(
         k=k,
         index={
             "id": manifest.id,
+            "name": index_name(retriever.folder),
             "folder": str(retriever.folder),
             "corpus_hash": manifest.corpus_hash,
             "articles": len(retriever.articles),
@@ -123,6 +124,12 @@ def run_eval(
         questions=[_info(q) for q in questions],
         modes=reports,
     )
+
+
+def index_name(folder: Any) -> str:
+    """`index/.default.<stamp>` (a published version folder) → `default`; any other folder → its name."""
+    name = str(getattr(folder, "name", folder))
+    return name[1:].rsplit(".", 1)[0] if name.startswith(".") and name.count(".") >= 2 else name
 
 
 def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) -> dict[str, float | None]:
