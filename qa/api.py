@@ -204,17 +204,21 @@ async def metrics(request: Request) -> Response:
 
 
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
-    """The API app for `settings`. `embedder` reuses an already loaded model (tests); default loads one."""
+    """The API app for `settings`. `embedder` reuses an already loaded model (tests); default loads one.
+
+    Nothing heavy happens here: the lifespan loads the index named by `app.state.settings` at start-up.
+    """
     holder = RetrieverHolder()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.limiter = anyio.CapacityLimiter(settings.workers)
-        await anyio.to_thread.run_sync(load_into, holder, settings, embedder)
+        app.state.limiter = anyio.CapacityLimiter(app.state.settings.workers)
+        await anyio.to_thread.run_sync(load_into, holder, app.state.settings, app.state.embedder)
         yield
 
     app = FastAPI(title="qa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.embedder = embedder
     app.state.holder = holder
     app.state.metrics = Metrics()
     api_errors.install(app)

@@ -6,9 +6,9 @@ what the server accepts. Responses describe the dicts `qa.serialize` builds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_QUERY_CHARS = 2000
 MAX_K = 50
@@ -16,6 +16,17 @@ MAX_CONTEXT_TOKENS = 100_000
 MAX_ARTICLE_FILTER = 100
 
 Mode = Literal["hybrid", "dense", "lexical"]
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's "integer" includes 5.0 but not "5" or true; pydantic strict mode would refuse 5.0
+    # and lax mode would take "5" and true, so let only numbers through to a lax int.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be an integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 _QUERY = Field(
     min_length=1,
@@ -38,7 +49,7 @@ class SearchRequest(_Request):
     """A question and how many passages to return."""
 
     query: str = _QUERY
-    k: int = Field(5, ge=1, le=MAX_K, description="Number of passages to return, 1–50.")
+    k: JsonInt = Field(5, ge=1, le=MAX_K, strict=False, description="Number of passages to return, 1–50.")
     mode: Mode = _MODE
     articles: list[str] | None = Field(
         None,
@@ -58,8 +69,8 @@ class ContextRequest(_Request):
     """A question and the token budget of the context to pack for an LLM prompt."""
 
     query: str = _QUERY
-    max_tokens: int = Field(
-        1000, ge=1, le=MAX_CONTEXT_TOKENS, description="Budget in `cl100k_base` tokens; never exceeded."
+    max_tokens: JsonInt = Field(
+        1000, ge=1, le=MAX_CONTEXT_TOKENS, strict=False, description="Budget in `cl100k_base` tokens; never exceeded."
     )
     mode: Mode = _MODE
 

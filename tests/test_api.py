@@ -163,6 +163,7 @@ def test_openapi_documents_limits_examples_and_errors(client: TestClient) -> Non
         ({"query": "x", "k": 51}, 422, "invalid_k"),
         ({"query": "x", "k": "5"}, 422, "invalid_k"),
         ({"query": "x", "k": 2.5}, 422, "invalid_k"),
+        ({"query": "x", "k": None}, 422, "invalid_k"),
         ({"query": "x", "k": True}, 422, "invalid_k"),
         ({"query": "x", "mode": "fuzzy"}, 422, "invalid_mode"),
         ({"query": "x", "mode": None}, 422, "invalid_mode"),
