@@ -1,13 +1,37 @@
-"""The sentence of a passage that best answers a question, as offsets into the passage text."""
+"""The sentence of a passage that best answers a question, as offsets into the passage text.
+
+A sentence scores the idf-weighted stemmed query terms it shares with the question, plus a bonus when it
+holds the kind of thing the question asks for (a date for "when", a number for "how many", a name for
+"who"). Sentence splitting keeps abbreviations such as "St." and "Lt." inside their sentence.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"'’”)\]]*|\n|$)")
+_SENTENCE_END = re.compile(r"[.!?]+[\"'’”)\]]*(?=\s|$)|\n")
+_ABBREV = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Lt|Col|Gen|Gov|Sgt|Capt|Maj|Jr|Sr|No|vs|etc|approx|e\.g|i\.e)|\b[A-Za-z])\.$")
 _WORD = re.compile(r"\w+")
+
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\s+\d{{1,2}}\b", re.I)  # a day, not just a year
+_YEAR = re.compile(rf"\b(?:{_MONTHS})\b|\b(?:1[89]|20)\d\d\b", re.I)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b", re.I)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+
+# what the question asks for → patterns a sentence answering it likely holds, with their share of the bonus
+_ASKS: tuple[tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], float], ...]], ...] = (
+    (re.compile(r"\bwhen\b|\bwhat (?:day|date|month|year|time)\b|\bwhich (?:day|date|month|year)\b", re.I),
+     ((_DATE, 1.0), (_YEAR, 0.5))),
+    (re.compile(r"\bhow (?:many|much|far|long|big|large)\b|\bwhat (?:share|percentage|proportion|number)\b"
+                r"|\broughly\b|\bapproximately\b", re.I), ((_NUMBER, 1.0),)),
+    (re.compile(r"\bwho\b|\bwhose\b|\bwhich (?:person|official|minister|commander|general)\b", re.I),
+     ((_NAME, 1.0),)),
+)
+TYPE_BONUS = 2.0  # in units of the mean idf of the question's terms
 
 
 @lru_cache(maxsize=1)
@@ -25,31 +49,63 @@ def _stopwords() -> frozenset[str]:
 
 
 def terms(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, English-stemmed words (the same analysis as the BM25 index)."""
     stop = _stopwords()
     words = [w for w in _WORD.findall(text.lower()) if w not in stop]
     return list(_stemmer().stemWords(words))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        s, e = m.start(), m.end()
+    """(start, end) of each sentence or line, whitespace trimmed; an abbreviation does not end a sentence."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.group() != "\n" and _ABBREV.search(text[start : m.start() + 1]):
+            continue
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            spans.append((s, e))
-    return spans or [(0, len(text))]
+            out.append((s, e))
+    return out or [(0, len(text))]
 
 
-def best_sentence(query: str, text: str, idf: dict[str, float] | None = None) -> tuple[int, int]:
-    """Offsets of the sentence sharing the most (idf-weighted) stemmed terms with the query; first on ties."""
+def asked_patterns(query: str) -> tuple[tuple[re.Pattern[str], float], ...]:
+    """What a sentence answering `query` likely holds (a date, a number, a name), with bonus shares."""
+    for asks, patterns in _ASKS:
+        if asks.search(query):
+            return patterns
+    return ()
+
+
+def type_bonus(sentence: str, patterns: tuple[tuple[re.Pattern[str], float], ...]) -> float:
+    for pattern, share in patterns:
+        if pattern.search(sentence):
+            return share
+    return 0.0
+
+
+def best_sentence(query: str, text: str, idf: Mapping[str, float] | None = None) -> tuple[int, int]:
+    """Offsets of the best-answering sentence: shared (idf-weighted) terms plus the answer-type bonus.
+
+    Ties go to the earlier sentence. `idf` maps stemmed terms to weights (missing terms weigh 1.0).
+    """
     q = set(terms(query))
+    weight = {t: (idf or {}).get(t, 1.0) for t in q}
+    bonus = TYPE_BONUS * (sum(weight.values()) / len(weight) if weight else 1.0)
+    patterns = asked_patterns(query)
     best, best_score = (0, 0), -1.0
     for s, e in sentence_spans(text):
-        words = set(terms(text[s:e]))
-        score = sum((idf or {}).get(t, 1.0) for t in q & words)
+        sentence = text[s:e]
+        words = set(terms(sentence))
+        score = sum(weight[t] for t in q & words)
+        score += bonus * type_bonus(sentence, patterns)
         if score > best_score:
             best, best_score = (s, e), score
     return best

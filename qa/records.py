@@ -166,6 +166,7 @@ class SearchResult:
     confidence: float
     took_ms: float
     timings: dict[str, float] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Ranking pieces on hand-made inputs (fusion, overlap collapse, article prior, highlight, calibration), then on
+the real seed index (tuned parameters travel in the manifest; the withdrawal question ranks first)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.calibration import auroc, confidence, features, fit_logistic, threshold_for_precision
+from qa.fusion import minmax, rrf, weighted
+from qa.highlight import best_sentence, sentence_spans
+from qa.ranking import ArticleVectors, article_prior, collapse_overlaps, overlap
+from qa.records import Chunk
+
+
+def _chunk(row: int, start: int, end: int, article: str = "a", section: tuple[str, ...] = ("S",)) -> Chunk:
+    return Chunk(
+        id=f"c{row}", article_id=article, article_title=article.title(), section_path=section, anchor="s",
+        ordinal=row, file=f"{article}.md", start=start, end=end, text="x", embed_text="x", tokens=1,
+    )
+
+
+# -- fusion ------------------------------------------------------------------------------------------
+
+
+def test_rrf_rewards_agreement_and_respects_weights() -> None:
+    dense = np.array([1, 2, 3])
+    lexical = np.array([3, 1, 4])
+    fused = rrf([dense, lexical], k=10)
+    assert fused[1] == pytest.approx(1 / 11 + 1 / 12)
+    assert fused[3] == pytest.approx(1 / 13 + 1 / 11)
+    assert fused[4] == pytest.approx(1 / 13)
+    order = sorted(fused, key=lambda r: -fused[r])
+    assert order[:2] == [1, 3] and order[-1] == 4
+    lexical_heavy = rrf([dense, lexical], k=10, weights=[0.2, 1.0])
+    assert max(lexical_heavy, key=lambda r: lexical_heavy[r]) == 3
+
+
+def test_weighted_fusion_normalises_each_list() -> None:
+    assert minmax(np.array([2.0, 4.0, 3.0])).tolist() == [0.0, 1.0, 0.5]
+    assert minmax(np.array([5.0, 5.0])).tolist() == [1.0, 1.0]
+    dense = (np.array([0.9, 0.5, 0.1], np.float32), np.array([1, 2, 3]))
+    lexical = (np.array([30.0, 10.0], np.float32), np.array([3, 2]))
+    fused = weighted(dense, lexical, alpha=0.75)
+    assert fused[1] == pytest.approx(0.75)  # best dense, absent from lexical
+    assert fused[3] == pytest.approx(0.25)  # worst dense, best lexical
+    assert fused[2] == pytest.approx(0.75 * 0.5)
+    assert weighted(dense, lexical, alpha=0.0)[3] == pytest.approx(1.0)
+
+
+# -- overlap collapse and article prior ----------------------------------------------------------------
+
+
+def test_overlap_is_share_of_the_shorter_span_within_one_file() -> None:
+    a, b = _chunk(0, 0, 100), _chunk(1, 80, 130)
+    assert overlap(a, b) == pytest.approx(20 / 50)
+    assert overlap(a, _chunk(2, 10, 30)) == 1.0
+    assert overlap(a, _chunk(3, 0, 100, article="other")) == 0.0
+    assert overlap(a, _chunk(4, 100, 200)) == 0.0
+
+
+def test_collapse_drops_passages_mostly_inside_a_better_one() -> None:
+    chunks = [_chunk(0, 0, 1000), _chunk(1, 900, 1900), _chunk(2, 1850, 1950), _chunk(3, 0, 1000, "b")]
+    ranked = [(0, 0.9), (2, 0.8), (1, 0.7), (3, 0.6)]
+    # row 2 (1850-1950) is not inside row 0; row 1 overlaps row 2 by 50 of 100 chars = 0.5 → kept at 0.5
+    assert [r for r, _ in collapse_overlaps(ranked, chunks, max_overlap=0.5)] == [0, 2, 1, 3]
+    assert [r for r, _ in collapse_overlaps(ranked, chunks, max_overlap=0.4)] == [0, 2, 3]
+    assert [r for r, _ in collapse_overlaps(ranked, chunks, max_overlap=0.4, k=2)] == [0, 2]
+
+
+def test_article_vectors_rank_articles_by_their_lead() -> None:
+    chunks = [
+        _chunk(0, 0, 10, "a", ()), _chunk(1, 10, 20, "a"), _chunk(2, 0, 10, "b", ()), _chunk(3, 0, 10, "c"),
+    ]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+    av = ArticleVectors(chunks, vectors)
+    ranks, sims = av.ranks(np.array([0.1, 0.9, 0.0], np.float32))
+    assert ranks[av.index["b"]] == 1 and ranks[av.index["a"]] == 2  # b's lead matches; a's lead does not
+    assert sims[av.index["c"]] == pytest.approx(0.0)  # c has no lead: its mean passage vector is used
+    boosted = article_prior({1: 0.10, 2: 0.10}, ranks[av.row_article], beta=1.0, k=10)
+    assert boosted[2] > boosted[1]
+    assert article_prior({1: 0.1}, ranks[av.row_article], beta=0.0, k=10) == {1: 0.1}
+
+
+# -- highlight ---------------------------------------------------------------------------------------
+
+
+def test_sentences_do_not_split_at_abbreviations() -> None:
+    text = "The remains lay in St. Catherine's Cathedral. They were moved at 5 a.m. on Friday. Done"
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "The remains lay in St. Catherine's Cathedral.", "They were moved at 5 a.m. on Friday.", "Done",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Where were the cathedral remains moved?", "The remains were moved from the cathedral"),
+        ("When did the troops leave the city?", "The troops left the city on 11 November 2022."),
+        ("How many soldiers crossed the river?", "About 30,000 soldiers crossed the river."),
+        ("Who commanded the army?", "General Sergey Surovikin commanded the army"),
+    ],
+)
+def test_highlight_picks_the_answering_sentence(question: str, expected: str) -> None:
+    text = (
+        "The city lies on a river. The troops left the city on 11 November 2022. "
+        "About 30,000 soldiers crossed the river. The remains were moved from the cathedral to Crimea. "
+        "The army was large. General Sergey Surovikin commanded the army at the time."
+    )
+    s, e = best_sentence(question, text)
+    assert text[s:e].startswith(expected)
+
+
+def test_highlight_weighs_rare_terms_by_idf() -> None:
+    text = "Kherson was liberated by Ukraine. The Kakhovka dam in Kherson was damaged."
+    s, e = best_sentence("Was Kherson's Kakhovka dam liberated?", text, idf={"kherson": 0.1, "kakhovka": 3.0})
+    assert text[s:e] == "The Kakhovka dam in Kherson was damaged."
+
+
+# -- calibration -------------------------------------------------------------------------------------
+
+
+def test_confidence_is_a_logistic_over_named_features() -> None:
+    cal = {"features": ["top_dense", "top_lexical"], "coef": [10.0, 1.0], "intercept": -6.0}
+    assert confidence(cal, {"top_dense": 0.6, "top_lexical": 0.0}) == pytest.approx(0.5)
+    assert 0.0 <= confidence(cal, {"top_dense": -50.0}) < 1e-9
+    assert confidence(cal, {"top_dense": 9e9}) == 1.0
+    f = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.array([np.e - 1]), np.array([1])), 0.3, 0.05)
+    assert f == pytest.approx(
+        {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "top_article": 0.3, "top_fused": 0.05}
+    )
+    assert features((np.zeros(0), np.zeros(0, np.int64)), (np.zeros(0), np.zeros(0, np.int64)))["top_dense"] == 0
+
+
+def test_fit_logistic_separates_and_threshold_meets_precision() -> None:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0.7, 0.08, 60), rng.normal(0.35, 0.08, 40)])[:, None]
+    y = np.array([1] * 60 + [0] * 40)
+    coef, intercept = fit_logistic(x, y, l2=0.1)
+    assert coef[0] > 0
+    p = 1 / (1 + np.exp(-(x[:, 0] * coef[0] + intercept)))
+    assert auroc(p, y) > 0.97
+    t = threshold_for_precision(p, y, precision=0.95)
+    assert y[p >= t].mean() >= 0.95 and (p >= t).sum() > 40
+    assert auroc([0.9, 0.8], [1, 0]) == 1.0 and auroc([0.5, 0.5], [1, 0]) == 0.5
