@@ -48,6 +48,17 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self.size
 
+    def idf(self) -> dict[str, float]:
+        """BM25 idf of every indexed (stemmed) term: log(1 + (N − df + 0.5) / (df + 0.5))."""
+        scores = self.bm25.scores
+        df = np.diff(np.asarray(scores["indptr"]))
+        n = float(scores.get("num_docs", self.size))
+        return {
+            term: float(np.log1p((n - df[i] + 0.5) / (df[i] + 0.5)))
+            for term, i in self.bm25.vocab_dict.items()
+            if i < len(df)
+        }
+
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, rows) with score > 0; rows limited to `allowed`."""
         import bm25s

@@ -9,7 +9,6 @@ This is the Python API for backends that embed `qa`::
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,10 @@ from qa import index as ix
 from qa.build import chunker_settings, model_settings
 from qa.embedder import Embedder
 from qa.errors import InvalidRequest, NotFound
+from qa.calibration import confidence as calibrated, features as answer_features
 from qa.fusion import rrf, weighted
 from qa.highlight import best_sentence
+from qa.ranking import ArticleVectors, article_prior, collapse_overlaps
 from qa.lexical import LexicalIndex
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.settings import Settings, get_settings
@@ -76,6 +77,11 @@ class Retriever:
             self._rows_by_article.setdefault(c.article_id, [])  # type: ignore[arg-type]
             self._rows_by_article[c.article_id].append(i)  # type: ignore[attr-defined]
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in self._rows_by_article.items()}
+        self._idf = lexical.idf() if hasattr(lexical, "idf") else None  # weights for highlights
+        try:
+            self._article_vectors: ArticleVectors | None = ArticleVectors(chunks, np.asarray(ix.read_vectors(folder)))
+        except (OSError, ValueError):
+            self._article_vectors = None
 
     @classmethod
     def load(
@@ -143,6 +149,7 @@ class Retriever:
         n_cand = max(int(self.config["candidates"]), k)
         empty = (np.zeros(0, np.float32), np.zeros(0, np.int64))
         dense, lexical = empty, empty
+        qv: np.ndarray | None = None
         native: list[tuple[int, float]] | None = None  # a store that fuses by itself (Milvus hybrid_search)
         if mode in ("dense", "hybrid"):
             t = time.perf_counter()
@@ -163,7 +170,12 @@ class Retriever:
             lexical = self.lexical.search(query, n_cand, allowed)
             timings["lexical"] = _ms(t)
         t = time.perf_counter()
-        ranked = native if native is not None else self._fuse(mode, dense, lexical)
+        if native is not None:
+            ranked, top_article = native, 0.0
+        else:
+            ranked, top_article = self._fuse(mode, dense, lexical, qv)
+        if float(self.config.get("max_overlap", 1.0)) < 1.0:
+            ranked = collapse_overlaps(ranked, self.chunks, float(self.config["max_overlap"]), k)
         dense_by_row = dict(zip(dense[1].tolist(), dense[0].tolist()))
         lex_by_row = dict(zip(lexical[1].tolist(), lexical[0].tolist()))
         hits = [
@@ -173,11 +185,12 @@ class Retriever:
                 dense=dense_by_row.get(row),
                 lexical=lex_by_row.get(row) if mode != "dense" else None,
                 chunk=self.chunks[row],
-                highlight=best_sentence(query, self.chunks[row].text),
+                highlight=best_sentence(query, self.chunks[row].text, self._idf),
             )
             for r, (row, score) in enumerate(ranked[:k], 1)
         ]
-        confidence = self._confidence(dense, lexical)
+        feats = answer_features(dense, lexical, top_article, ranked[0][1] if ranked and mode == "hybrid" else 0.0)
+        confidence = calibrated(self.config["calibration"], feats)
         timings["fuse"] = _ms(t)
         return SearchResult(
             query=query,
@@ -187,15 +200,22 @@ class Retriever:
             confidence=confidence,
             took_ms=_ms(t0),
             timings=timings,
+            features=feats,
         )
 
     def _fuse(
-        self, mode: str, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]
-    ) -> list[tuple[int, float]]:
+        self,
+        mode: str,
+        dense: tuple[np.ndarray, np.ndarray],
+        lexical: tuple[np.ndarray, np.ndarray],
+        query_vector: np.ndarray | None,
+    ) -> tuple[list[tuple[int, float]], float]:
+        """Passages best first with their scores, and the query's best article similarity (0 if unknown)."""
+        top_article = 0.0
         if mode == "dense":
-            return list(zip(dense[1].tolist(), dense[0].tolist()))
+            return list(zip(dense[1].tolist(), dense[0].tolist())), top_article
         if mode == "lexical":
-            return list(zip(lexical[1].tolist(), lexical[0].tolist()))
+            return list(zip(lexical[1].tolist(), lexical[0].tolist())), top_article
         if self.config["fusion"] == "weighted":
             fused = weighted(dense, lexical, float(self.config["alpha"]))
         else:
@@ -204,17 +224,12 @@ class Retriever:
                 k=int(self.config["rrf_k"]),
                 weights=[float(self.config["dense_weight"]), float(self.config["lexical_weight"])],
             )
-        return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-
-    def _confidence(self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray]) -> float:
-        cal = self.config["calibration"]
-        feats = {
-            "top_dense": float(dense[0][0]) if len(dense[0]) else 0.0,
-            "gap_dense": float(dense[0][0] - dense[0][1]) if len(dense[0]) > 1 else 0.0,
-            "top_lexical": float(lexical[0][0]) if len(lexical[0]) else 0.0,
-        }
-        z = float(cal["intercept"]) + sum(float(c) * feats[f] for f, c in zip(cal["features"], cal["coef"]))
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        if self._article_vectors is not None and query_vector is not None:
+            ranks, sims = self._article_vectors.ranks(query_vector)
+            top_article = float(sims.max()) if len(sims) else 0.0
+            beta = float(self.config.get("article_weight", 0.0))
+            fused = article_prior(fused, ranks[self._article_vectors.row_article], beta, int(self.config["rrf_k"]))
+        return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])), top_article
 
     def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20) -> Context:
         """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens."""
