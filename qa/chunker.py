@@ -200,7 +200,19 @@ class Chunker:
     # -- packing ---------------------------------------------------------------------------------
 
     def _prefix(self, article: Article, path: tuple[str, ...]) -> str:
-        return " > ".join((article.title, *path)) + "\n"
+        """`Title > Section > Sub`, cut (with `…`) to half the model budget so text always has room."""
+        prefix = " > ".join((article.title, *path))
+        limit = self.config.model_max_tokens // 2
+        if self.count_model(prefix + "\n") <= limit:
+            return prefix + "\n"
+        lo, hi = 0, len(prefix)
+        while lo < hi:  # longest cut that fits
+            mid = (lo + hi + 1) // 2
+            if self.count_model(prefix[:mid].rstrip() + " …\n") <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        return prefix[:lo].rstrip() + " …\n"
 
     def _fits(self, prefix: str, text: str) -> bool:
         return (

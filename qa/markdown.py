@@ -17,15 +17,15 @@ _URL = r"(?:<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?"
 _IMAGE = re.compile(r"!\[[^\]]*\]\(" + _URL + r"\)")
 _WIKI_FILE = re.compile(r"\[\[(?:File|Image|Media):[^\]]*\]\]", re.I)
 _WIKI_LINK = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]")
-_LINK = re.compile(r"\[([^\]]*)\]\(" + _URL + r"\)")
-_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_LINK = re.compile(r"\[([^\[\]]*)\]\(" + _URL + r"\)")  # link text holds no bracket: `a[b [c](u)` links `c`
+_REF_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\]]*\]")
 _AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^>\s]*>")
 _BREAK = re.compile(r"<br\s*/?>", re.I)
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EM_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
 _EM_UNDER = re.compile(r"(?<![\w])_(?=\S)(.+?)(?<=\S)_(?![\w])")
-_CODE = re.compile(r"`+")
+_CODE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")  # a code span; a lone backtick is text
 _LIST = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+")
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t:|-]*-[ \t:|-]*\|?[ \t]*$")
@@ -65,7 +65,7 @@ def clean_inline(text: str) -> str:
         text = _STRONG.sub(r"\2", text)
         text = _EM_STAR.sub(r"\1", text)
         text = _EM_UNDER.sub(r"\1", text)
-    text = _CODE.sub("", text)
+    text = _CODE.sub(r"\2", text)
     text = _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
     return _SPACES.sub(" ", text).strip()
 
