@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test eval bench lint clean
+.PHONY: help install build serve test eval eval-frontlines bench lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ test: $(STAMP) ## run the whole test suite
 
 eval: build ## score retrieval on eval/kherson.jsonl against the saved baseline
 	$(BIN)/qa eval --questions eval/kherson.jsonl --baseline eval/baseline.json
+
+eval-frontlines: $(STAMP) ## the same eval with the 191 frontlines articles as distractors (builds index/frontlines)
+	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
+	$(BIN)/qa eval --questions eval/kherson.jsonl --index index/frontlines --baseline eval/baseline-frontlines.json
 
 bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(BIN)/python bench/run.py
