@@ -20,11 +20,13 @@ the manifest naming it published. Readers of the live index never see the collec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import numpy as np
 
 from qa.errors import QAError
 
-SCHEMA_VERSION = "qa-milvus-1"
+SCHEMA_VERSION = "qa-milvus-1"  # the collection description (a server keeps it; Lite drops it)
 BATCH = 512  # rows per insert/upsert call: well under gRPC's message limit for 384-d vectors + text
 MAX_TEXT = 65_535  # Milvus VARCHAR limit (bytes)
 Progress = Callable[[int, int, float], None]
@@ -129,33 +131,52 @@ def _create(client: Any, name: str, dim: int, server: bool) -> None:
         index.add_index(field_name="dense", index_type="HNSW", metric_type="IP", params={"M": 32, "efConstruction": 200})
     else:
         index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
-    index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index(  # bm25s' defaults, so both stores score alike
+        field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+        params={"bm25_k1": 1.5, "bm25_b": 0.75},
+    )
     index.add_index(field_name="article_id", index_type="INVERTED")
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
 
+FIELDS = {"pid", "article_id", "section", "anchor", "file", "start", "end", "h", "text", "bm25_text", "dense", "sparse"}
+
+
 def _compatible(client: Any, name: str, dim: int) -> bool:
-    desc = client.describe_collection(name)
-    if desc.get("description") != SCHEMA_VERSION:
+    """Same fields and dimensions as `_create` makes (Milvus Lite keeps no collection description)."""
+    fields = {f.get("name"): f for f in client.describe_collection(name).get("fields", [])}
+    if set(fields) != FIELDS:
         return False
-    for f in desc.get("fields", []):
-        if f.get("name") == "dense":
-            return int(f.get("params", {}).get("dim", -1)) == dim
-    return False
+    return int(fields["dense"].get("params", {}).get("dim", -1)) == dim
 
 
-def _existing(client: Any, name: str) -> dict[str, str]:
-    """pid → content hash of every row in the collection."""
-    out: dict[str, str] = {}
-    it = client.query_iterator(name, batch_size=4096, filter="", output_fields=["pid", "h"])
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Milvus Lite lacks the timestamp call the query iterator tries first; hide that (harmless) noise."""
+    loggers = [logging.getLogger(n) for n in ("pymilvus.client.iterator.query_iterator", "grpc._server")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
-        while True:
-            batch = it.next()
-            if not batch:
-                break
-            out.update((r["pid"], r["h"]) for r in batch)
+        yield
     finally:
-        it.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _existing(client: Any, name: str) -> dict[str, tuple[str, str]]:
+    """pid → (content hash, article id) of every row in the collection (streamed: fine for millions of rows)."""
+    out: dict[str, tuple[str, str]] = {}
+    with _quiet():
+        it = client.query_iterator(name, batch_size=4096, filter="", output_fields=["pid", "h", "article_id"])
+        try:
+            while True:
+                batch = it.next()
+                if not batch:
+                    break
+                out.update((r["pid"], (r["h"], r["article_id"])) for r in batch)
+        finally:
+            it.close()
     return out
 
 
@@ -210,7 +231,7 @@ def build(
                 + np.asarray(v, dtype=np.float32).tobytes()
             ).hexdigest()[:32]
             want.add(c.id)
-            if have.get(c.id) == h:
+            if have.get(c.id, ("", ""))[0] == h:
                 continue
             rows.append(
                 {
@@ -219,14 +240,15 @@ def build(
                     "text": _clip(c.text), "bm25_text": _clip(b), "dense": np.asarray(v, np.float32).tolist(),
                 }
             )
-        deleted = 0
-        gone_articles = [a for a in removed_articles if a]
-        if gone_articles and have:
-            res = client.delete(target, filter=f"article_id in {_quote(gone_articles)}")
-            deleted += _deleted(res)
-        stale = sorted(set(have) - want)
-        for i in range(0, len(stale), BATCH):
-            deleted += _deleted(client.delete(target, ids=stale[i : i + BATCH]))
+        stale = set(have) - want
+        # removed articles go by a filter expression, other stale passages (edited text) by id
+        gone = {have[p][1] for p in stale} & set(removed_articles)
+        if gone:
+            client.delete(target, filter=f"article_id in {_quote(sorted(gone))}")
+        rest = sorted(p for p in stale if have[p][1] not in gone)
+        for i in range(0, len(rest), BATCH):
+            client.delete(target, ids=rest[i : i + BATCH])
+        deleted = len(stale)
         for i in range(0, len(rows), BATCH):
             client.upsert(target, rows[i : i + BATCH])
             if progress:
@@ -251,12 +273,6 @@ def build(
         "deleted": deleted,
         "seconds": round(time.perf_counter() - t0, 3),
     }
-
-
-def _deleted(res: Any) -> int:
-    if isinstance(res, dict):
-        return int(res.get("delete_count", 0))
-    return int(getattr(res, "delete_count", 0) or 0)
 
 
 # -- serving ----------------------------------------------------------------------------------------
