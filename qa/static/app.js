@@ -186,6 +186,8 @@
       if (seq !== searchSeq) return;
       setBusy(false);
       ui.status.textContent = "";
+      ui.notice.hidden = true;
+      ui.results.replaceChildren(); // the old passages answered another question
       showError(ui.error, err);
       return;
     }
@@ -216,14 +218,34 @@
     return el("h" + Math.min(Math.max(level, 2), 6), { id: id || null, class: "section" }, text);
   }
 
-  function passageNode(p, target) {
-    const isTarget = target && p.source.start === target.start && p.source.end === target.end;
-    const node = el("p", { class: isTarget ? "passage target" : "passage", "data-start": p.source.start });
-    if (isTarget) {
-      node.setAttribute("tabindex", "-1");
-      node.append(el("span", { class: "visually-hidden", text: "The passage you opened: " }));
+  const isTarget = (p, target) => Boolean(target) && p.source.start === target.start && p.source.end === target.end;
+
+  /** Length of the longest end of `prev` that `next` starts with: the sentence the chunker repeats. */
+  function overlap(prev, next) {
+    for (let n = Math.min(prev.length, next.length - 1, 1000); n >= 12; n--) {
+      if (prev.endsWith(next.slice(0, n))) return n;
     }
-    return markedText(node, p.text, isTarget ? target.hl : null);
+    return 0;
+  }
+
+  /** One section's passages; a repeated sentence is shown once (the opened passage is always whole). */
+  function passageNodes(list, target) {
+    const text = list.map((p) => p.text);
+    for (let i = 1; i < list.length; i++) {
+      const n = overlap(list[i - 1].text, list[i].text);
+      if (!n) continue;
+      if (isTarget(list[i], target)) {
+        if (!isTarget(list[i - 1], target)) text[i - 1] = text[i - 1].slice(0, text[i - 1].length - n).trimEnd();
+      } else {
+        text[i] = list[i].text.slice(n).trimStart();
+      }
+    }
+    return list.map((p, i) => {
+      if (!isTarget(p, target)) return el("p", { class: "passage", "data-start": p.source.start }, text[i]);
+      const node = el("p", { class: "passage target", "data-start": p.source.start, tabindex: "-1" },
+        el("span", { class: "visually-hidden", text: "The passage you opened: " }));
+      return markedText(node, p.text, target.hl);
+    });
   }
 
   /** Render the article: infobox, lead, then every section of the outline with its passages in order. */
@@ -245,16 +267,16 @@
     const infobox = take(["Infobox"]);
     if (infobox.length) {
       nodes.push(el("aside", { class: "infobox", "aria-label": "Infobox" },
-        el("h2", { text: "Infobox" }), ...infobox.map((p) => passageNode(p, target))));
+        el("h2", { text: "Infobox" }), ...passageNodes(infobox, target)));
     }
-    nodes.push(...take([]).map((p) => passageNode(p, target)));
+    nodes.push(...passageNodes(take([]), target));
     for (const s of detail.sections || []) {
       nodes.push(heading(s.level || s.path.length + 1, s.path[s.path.length - 1], s.anchor));
-      nodes.push(...take(s.path).map((p) => passageNode(p, target)));
+      nodes.push(...passageNodes(take(s.path), target));
     }
     for (const list of byPath.values()) { // passages of sections missing from the outline
       const s = list[0].section;
-      nodes.push(heading(s.path.length + 1, s.path.join(" › "), s.anchor), ...list.map((p) => passageNode(p, target)));
+      nodes.push(heading(s.path.length + 1, s.path.join(" › "), s.anchor), ...passageNodes(list, target));
     }
     ui.article.replaceChildren(...nodes);
   }
