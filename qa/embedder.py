@@ -58,6 +58,11 @@ class Embedder:
     def _load(self) -> Any:
         from sentence_transformers import SentenceTransformer
 
+        from qa.settings import get_settings
+        from qa.threads import configure
+
+        configure(get_settings().threads)
+
         if self.backend == "torch":
             return SentenceTransformer(str(model_path()), device="cpu")
         from qa.onnx_backend import load_onnx_model

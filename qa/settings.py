@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         "torch", description="Embedding runtime: PyTorch, ONNX Runtime fp32, or ONNX int8."
     )
     batch_size: int = Field(64, ge=1, le=1024, description="Passages per embedding batch.")
+    threads: int = Field(
+        0, ge=0, le=256, description="Threads for torch / ONNX Runtime / FAISS (0 = the number of cores)."
+    )
 
     # stores
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
@@ -58,6 +61,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted (413 past).")
     request_timeout_s: float = Field(10.0, gt=0, description="Per-request time limit (503 past).")
     workers: int = Field(4, ge=1, le=64, description="Threads for encoding and search.")
+    max_queue: int = Field(
+        64, ge=0, le=10_000, description="Requests that may wait for a worker; past that, 503 `overloaded`."
+    )
+    reload_check_s: float = Field(
+        5.0, ge=0, description="Check the index link for a new build at most this often, on requests (0 = off)."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
 
     @field_validator("api_key")
