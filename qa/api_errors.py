@@ -40,7 +40,9 @@ FIELD_MESSAGES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"status": status, "code": code, "message": message}}, status_code=status, headers=headers
     )
@@ -65,7 +67,11 @@ def validation_message(errors: Sequence[Any]) -> tuple[int, str, str]:
     if loc[:1] == ["body"]:
         if len(loc) == 1:
             if kind == "missing":
-                return 422, "invalid_body", "request body is required: a JSON object (Content-Type: application/json)"
+                return (
+                    422,
+                    "invalid_body",
+                    "request body is required: a JSON object (Content-Type: application/json)",
+                )
             return 422, "invalid_body", "request body must be a JSON object (Content-Type: application/json)"
         field = loc[1]
         if kind == "extra_forbidden":

@@ -20,20 +20,30 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "qa_http_requests", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "qa_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.errors = Counter(
-            "qa_http_errors", "HTTP responses with status >= 400 by route, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "qa_http_errors",
+            "HTTP responses with status >= 400 by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "qa_http_request_duration_seconds", "Time to answer a request, by route.",
-            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "qa_http_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.stages = Histogram(
-            "qa_search_stage_duration_seconds", "Time spent in each search stage (embed, dense, lexical, fuse).",
-            ["stage"], buckets=STAGE_BUCKETS, registry=self.registry,
+            "qa_search_stage_duration_seconds",
+            "Time spent in each search stage (embed, dense, lexical, fuse).",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
         )
 
     def observe_stages(self, timings_ms: dict[str, float]) -> None:
@@ -93,7 +103,9 @@ class BodyLimitMiddleware:
             try:
                 declared = int(length)
             except ValueError:
-                await error_response(400, "bad_request", "Content-Length is not a number")(scope, receive, send)
+                await error_response(400, "bad_request", "Content-Length is not a number")(
+                    scope, receive, send
+                )
                 return
             if declared > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -125,7 +137,9 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes",
+            413,
+            "payload_too_large",
+            f"request body is larger than {self.max_bytes} bytes",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)

@@ -70,7 +70,11 @@ class ContextRequest(_Request):
 
     query: str = _QUERY
     max_tokens: JsonInt = Field(
-        1000, ge=1, le=MAX_CONTEXT_TOKENS, strict=False, description="Budget in `cl100k_base` tokens; never exceeded."
+        1000,
+        ge=1,
+        le=MAX_CONTEXT_TOKENS,
+        strict=False,
+        description="Budget in `cl100k_base` tokens; never exceeded.",
     )
     mode: Mode = _MODE
 
@@ -84,7 +88,9 @@ class ContextRequest(_Request):
 
 class IndexInfo(BaseModel):
     id: str = Field(description="Identifier of the index version that answered.")
-    model: str | None = Field(description="Embedding model the index was built with.", examples=["all-MiniLM-L6-v2"])
+    model: str | None = Field(
+        description="Embedding model the index was built with.", examples=["all-MiniLM-L6-v2"]
+    )
     built_at: str = Field(description="UTC build time, ISO 8601.", examples=["2026-11-25T14:00:00Z"])
 
 
@@ -100,7 +106,7 @@ class ArticleRef(BaseModel):
 
 class SectionRef(BaseModel):
     path: list[str] = Field(
-        description="Heading path from the top; `[]` for the lead, `[\"Infobox\"]` for front-matter infoboxes.",
+        description='Heading path from the top; `[]` for the lead, `["Infobox"]` for front-matter infoboxes.',
         examples=[["Withdrawal and liberation", "Russian withdrawal efforts"]],
     )
     anchor: str = Field(description="GitHub-style anchor of the section heading.")
@@ -128,7 +134,9 @@ class Passage(BaseModel):
         description="Human-readable citation.",
         examples=["Liberation of Kherson § Withdrawal and liberation › Russian withdrawal efforts"],
     )
-    source: SourceSpan = Field(description="`raw_text[start:end]` of the file is the region the passage came from.")
+    source: SourceSpan = Field(
+        description="`raw_text[start:end]` of the file is the region the passage came from."
+    )
     highlight: Span = Field(description="The best-answering sentence, as offsets into `text`.")
     passage_id: str = Field(description="Stable id of the passage (unchanged text keeps its id).")
 
@@ -136,8 +144,12 @@ class Passage(BaseModel):
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as searched (trimmed).")
     mode: Mode
-    answerable: bool = Field(description="Whether the top passage likely answers the question (confidence ≥ threshold).")
-    confidence: float = Field(ge=0, le=1, description="Calibrated chance that the top passage answers the question.")
+    answerable: bool = Field(
+        description="Whether the top passage likely answers the question (confidence ≥ threshold)."
+    )
+    confidence: float = Field(
+        ge=0, le=1, description="Calibrated chance that the top passage answers the question."
+    )
     took_ms: float = Field(description="Time spent searching, in milliseconds.")
     index: IndexInfo
     results: list[Passage]
@@ -146,7 +158,7 @@ class SearchResponse(BaseModel):
 class ContextResponse(BaseModel):
     query: str
     context: str = Field(
-        description="Numbered passages `[1] <citation>\\n<text>` separated by blank lines, ready for a prompt.",
+        description="Numbered passages `[1] <citation>\\n<text>` with blank lines between; for a prompt.",
     )
     tokens: int = Field(ge=0, description="`cl100k_base` tokens in `context`; never more than `max_tokens`.")
     max_tokens: int

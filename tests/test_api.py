@@ -28,7 +28,9 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     assert err["status"] == status
     assert isinstance(err["code"], str) and err["code"]
     assert isinstance(err["message"], str) and err["message"]
-    assert "Traceback" not in err["message"] and "/tmp" not in err["message"] and "/work" not in err["message"]
+    assert (
+        "Traceback" not in err["message"] and "/tmp" not in err["message"] and "/work" not in err["message"]
+    )
     if code is not None:
         assert err["code"] == code, err
     return err
@@ -78,7 +80,9 @@ def test_search_defaults_modes_and_article_filter(client: TestClient) -> None:
 
 
 def test_context_is_numbered_cited_and_within_budget(client: TestClient) -> None:
-    r = client.post("/v1/context", json={"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 400})
+    r = client.post(
+        "/v1/context", json={"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 400}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["max_tokens"] == 400 and body["tokens"] == count_tokens(body["context"]) <= 400
@@ -103,7 +107,8 @@ def test_articles_list_and_detail(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "article_id", ["nope", "..%2F..%2Fetc%2Fpasswd", "a/b/c", "%2Fetc%2Fpasswd", SEED_ARTICLE + ".md", "x" * 3000]
+    "article_id",
+    ["nope", "..%2F..%2Fetc%2Fpasswd", "a/b/c", "%2Fetc%2Fpasswd", SEED_ARTICLE + ".md", "x" * 3000],
 )
 def test_unknown_or_hostile_article_ids_are_404(client: TestClient, article_id: str) -> None:
     err = assert_error(client.get(f"/v1/articles/{article_id}"), 404)
@@ -143,9 +148,19 @@ def test_openapi_documents_limits_examples_and_errors(client: TestClient) -> Non
     assert schemas["SearchRequest"]["additionalProperties"] is False
     post = spec["paths"]["/v1/search"]["post"]
     for status in ("400", "404", "413", "422", "503"):
-        assert post["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
-    assert {"/v1/search", "/v1/context", "/v1/articles", "/v1/articles/{article_id}", "/healthz", "/readyz",
-            "/version", "/metrics"} <= set(spec["paths"])
+        assert post["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "ErrorResponse"
+        )
+    assert {
+        "/v1/search",
+        "/v1/context",
+        "/v1/articles",
+        "/v1/articles/{article_id}",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+    } <= set(spec["paths"])
 
 
 # -- bad input: never a 500, always the one shape ------------------------------------------------------
@@ -182,9 +197,13 @@ def test_bad_search_bodies(client: TestClient, body: Any, status: int, code: str
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"query": " "}, "invalid_query"), ({"query": "x", "max_tokens": 0}, "invalid_max_tokens"),
-     ({"query": "x", "max_tokens": 100_001}, "invalid_max_tokens"), ({"query": "x", "mode": "x"}, "invalid_mode"),
-     ({"query": "x", "k": 3}, "unknown_field")],
+    [
+        ({"query": " "}, "invalid_query"),
+        ({"query": "x", "max_tokens": 0}, "invalid_max_tokens"),
+        ({"query": "x", "max_tokens": 100_001}, "invalid_max_tokens"),
+        ({"query": "x", "mode": "x"}, "invalid_mode"),
+        ({"query": "x", "k": 3}, "unknown_field"),
+    ],
 )
 def test_bad_context_bodies(client: TestClient, body: Any, code: str) -> None:
     assert_error(client.post("/v1/context", json=body), 422, code)
@@ -194,18 +213,29 @@ def test_body_that_is_not_json(client: TestClient) -> None:
     json_type = {"content-type": "application/json"}
     assert_error(client.post("/v1/search", content=b"{not json", headers=json_type), 400, "invalid_json")
     assert_error(client.post("/v1/search", content=b"\xff\xfe\x00", headers=json_type), 400, "invalid_json")
-    assert_error(client.post("/v1/search", content=b'{"query": "x"}', headers={"content-type": "text/plain"}),
-                 422, "invalid_body")
-    assert_error(client.post("/v1/search", content=b"query=x", headers={"content-type": "application/x-www-form-urlencoded"}),
-                 422, "invalid_body")
+    assert_error(
+        client.post("/v1/search", content=b'{"query": "x"}', headers={"content-type": "text/plain"}),
+        422,
+        "invalid_body",
+    )
+    assert_error(
+        client.post(
+            "/v1/search", content=b"query=x", headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
+        422,
+        "invalid_body",
+    )
     assert_error(client.post("/v1/search"), 422, "invalid_body")
 
 
 def test_oversized_body_is_413_by_header_and_by_stream(client: TestClient) -> None:
     limit = client.app.state.settings.max_body_bytes  # type: ignore[attr-defined]
     big = json.dumps({"query": "x" * (limit + 10)}).encode()
-    assert_error(client.post("/v1/search", content=big, headers={"content-type": "application/json"}),
-                 413, "payload_too_large")
+    assert_error(
+        client.post("/v1/search", content=big, headers={"content-type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked, counted as it streams
         for _ in range(4):
@@ -216,7 +246,9 @@ def test_oversized_body_is_413_by_header_and_by_stream(client: TestClient) -> No
     assert_error(r, 413, "payload_too_large")
     # just under the limit is accepted and parsed
     ok = json.dumps({"query": "Kherson", "k": 1}).encode().ljust(limit - 10, b" ")
-    assert client.post("/v1/search", content=ok, headers={"content-type": "application/json"}).status_code == 200
+    assert (
+        client.post("/v1/search", content=ok, headers={"content-type": "application/json"}).status_code == 200
+    )
 
 
 def test_unknown_routes_and_methods(client: TestClient) -> None:
@@ -234,19 +266,29 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
 def keyed(seed_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     from qa.api import create_app
 
-    with TestClient(create_app(settings_factory(index=seed_index, api_key="s3cret-key"), embedder=embedder)) as c:
+    with TestClient(
+        create_app(settings_factory(index=seed_index, api_key="s3cret-key"), embedder=embedder)
+    ) as c:
         yield c
 
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("post", "/v1/search", {"query": "x"}), ("post", "/v1/context", {"query": "x"}), ("get", "/v1/articles", None),
-     ("get", f"/v1/articles/{SEED_ARTICLE}", None)],
+    [
+        ("post", "/v1/search", {"query": "x"}),
+        ("post", "/v1/context", {"query": "x"}),
+        ("get", "/v1/articles", None),
+        ("get", f"/v1/articles/{SEED_ARTICLE}", None),
+    ],
 )
 def test_api_key_guards_every_v1_route(keyed: TestClient, method: str, path: str, body: Any) -> None:
     kw: dict[str, Any] = {"json": body} if body is not None else {}
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"},
-                    {"Authorization": "Bearer s3cret-key-and-more"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic s3cret-key"},
+        {"Authorization": "Bearer s3cret-key-and-more"},
+    ):
         r = getattr(keyed, method)(path, headers=headers, **kw)
         assert_error(r, 401, "unauthorized")
         assert r.headers["www-authenticate"] == "Bearer"
@@ -260,7 +302,9 @@ def test_api_key_leaves_health_routes_open(keyed: TestClient) -> None:
     assert "bearer" in json.dumps(keyed.get("/openapi.json").json()["components"]["securitySchemes"]).lower()
 
 
-def test_without_an_index_health_is_up_and_the_rest_is_503(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_without_an_index_health_is_up_and_the_rest_is_503(
+    tmp_path: Path, settings_factory, embedder
+) -> None:  # type: ignore[no-untyped-def]
     from qa.api import create_app
 
     with TestClient(create_app(settings_factory(index=tmp_path / "missing"), embedder=embedder)) as c:
@@ -326,7 +370,9 @@ def test_nested_article_id_with_slashes(tmp_path: Path, settings_factory, embedd
         assert_error(c.get("/v1/articles/engineering/rivers"), 404, "unknown_article")
 
 
-def test_python_api_gives_what_http_serialises(client: TestClient, store_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_python_api_gives_what_http_serialises(
+    client: TestClient, store_index: Path, settings_factory, embedder
+) -> None:  # type: ignore[no-untyped-def]
     from qa import Retriever
     from qa.serialize import result_to_dict
 

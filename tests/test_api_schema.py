@@ -39,7 +39,11 @@ def serving_seed_index(seed_index: Path, settings_factory, embedder) -> Iterator
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 def test_api_conforms_to_its_openapi(case: Any) -> None:
     response = case.call_and_validate()

@@ -40,7 +40,10 @@ def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(qa), "serve", "--index", str(seed_index), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,7 +79,9 @@ def test_real_server_answers_over_a_socket(server: str) -> None:
         r = c.post("/v1/search", json={"query": next(iter(QUESTIONS)), "k": 3})
         assert r.status_code == 200, r.text
         assert r.json()["results"][0]["section"]["anchor"] == "russian-withdrawal-efforts"
-        ctx = c.post("/v1/context", json={"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 300})
+        ctx = c.post(
+            "/v1/context", json={"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 300}
+        )
         assert ctx.status_code == 200 and 0 < ctx.json()["tokens"] <= 300
         assert c.get(f"/v1/articles/{SEED_ARTICLE}").json()["id"] == SEED_ARTICLE
         assert c.get("/version").json()["index"]["counts"]["articles"] == 1
@@ -91,7 +96,9 @@ def test_many_clients_at_once_all_get_correct_answers(server: str) -> None:
     expected = {}
     with httpx.Client(base_url=server, timeout=30) as c:
         for q in QUESTIONS:
-            expected[q] = [h["passage_id"] for h in c.post("/v1/search", json={"query": q, "k": 3}).json()["results"]]
+            expected[q] = [
+                h["passage_id"] for h in c.post("/v1/search", json={"query": q, "k": 3}).json()["results"]
+            ]
 
     def client_session(n: int) -> list[bool]:
         ok = []
@@ -99,7 +106,9 @@ def test_many_clients_at_once_all_get_correct_answers(server: str) -> None:
             for i in range(10):
                 q = list(QUESTIONS)[(n + i) % len(QUESTIONS)]
                 r = c.post("/v1/search", json={"query": q, "k": 3})
-                ok.append(r.status_code == 200 and [h["passage_id"] for h in r.json()["results"]] == expected[q])
+                ok.append(
+                    r.status_code == 200 and [h["passage_id"] for h in r.json()["results"]] == expected[q]
+                )
         return ok
 
     with ThreadPoolExecutor(max_workers=8) as pool:
