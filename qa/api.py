@@ -41,6 +41,7 @@ from qa.schemas import (
     VersionInfo,
 )
 from qa.records import ArticleInfo
+from qa.reload import IndexWatchMiddleware, Reloader, admin
 from qa.retriever import Retriever
 from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
 from qa.serving import RetrieverHolder, load_into
@@ -92,6 +93,10 @@ def serving(request: Request) -> Retriever:
 async def off_loop(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run blocking work (encoding, search) in the bounded thread pool, within the request time limit."""
     state = request.app.state
+    busy = state.limiter.statistics()
+    if busy.borrowed_tokens >= busy.total_tokens and busy.tasks_waiting >= state.settings.max_queue:
+        # every worker busy and the queue full: refuse now rather than queue without bound
+        raise Overloaded("the server is at capacity: too many requests are waiting; retry later")
     with anyio.move_on_after(state.settings.request_timeout_s):
         return await anyio.to_thread.run_sync(fn, *args, limiter=state.limiter, abandon_on_cancel=True)
     raise Overloaded("the server is busy: the request took too long; retry later", code="timeout")
@@ -214,6 +219,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.limiter = anyio.CapacityLimiter(app.state.settings.workers)
         await anyio.to_thread.run_sync(load_into, holder, app.state.settings, app.state.embedder)
+        app.state.reloader = Reloader(holder, app.state.settings, app.state.embedder)
         yield
 
     app = FastAPI(title="qa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
@@ -226,8 +232,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.reload)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
+    app.include_router(admin, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(ops)
     app.include_router(page)  # the search page at `/` (qa.web); it calls /v1 like any client
     return app

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     reload_check_s: float = Field(
         5.0, ge=0, description="Check the index link for a new build at most this often, on requests (0 = off)."
     )
+    max_queue: int = Field(
+        64, ge=0, le=10_000, description="Requests that may wait for a worker; past that, 503 `overloaded`."
+    )
+    reload_check_s: float = Field(
+        5.0, ge=0, description="Check the index link for a new build at most this often, on requests (0 = off)."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
 
     @field_validator("api_key")
