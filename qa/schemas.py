@@ -16,6 +16,9 @@ MAX_CONTEXT_TOKENS = 100_000
 MAX_ARTICLE_FILTER = 100
 
 Mode = Literal["hybrid", "dense", "lexical"]
+# Some character Python's str.strip() keeps: JSON Schema's `\S` differs from Python's idea of space
+# (U+001C–U+001F, U+0085), so the class is spelled out; the server trims the query with str.strip().
+NOT_ONLY_SPACE = r"[^\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 def _json_integer(value: Any) -> Any:
@@ -31,7 +34,7 @@ JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 _QUERY = Field(
     min_length=1,
     max_length=MAX_QUERY_CHARS,
-    pattern=r"\S",
+    pattern=NOT_ONLY_SPACE,
     description="The question, 1–2000 characters; must contain a non-space character (it is trimmed).",
     examples=["How many troops did Russia say it withdrew?"],
 )

@@ -171,6 +171,7 @@ def test_openapi_documents_limits_examples_and_errors(client: TestClient) -> Non
     [
         ({"query": ""}, 422, "invalid_query"),
         ({"query": "   \n\t "}, 422, "invalid_query"),
+        ({"query": "\x1f\u3000\x85"}, 422, "invalid_query"),
         ({"query": "x" * 2001}, 422, "invalid_query"),
         ({"query": 42}, 422, "invalid_query"),
         ({"k": 5}, 422, "invalid_query"),
