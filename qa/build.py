@@ -178,6 +178,7 @@ def build(
             "\n".join(f"{k}:{v}" for k, v in sorted(hashes.items())).encode()
         ).hexdigest()[:16]
 
+        retrieval = retrieval_settings(settings, old_manifest)
         if (
             reusable
             and old_manifest is not None
@@ -186,6 +187,7 @@ def build(
             and not report.changed
             and not report.removed
             and _same_store(old_manifest.store, settings)
+            and old_manifest.retrieval == retrieval
         ):
             report.up_to_date = True
             report.seconds = time.perf_counter() - t0
@@ -236,7 +238,7 @@ def build(
                 counts={"articles": len(infos), "chunks": len(chunks)},
                 built_at=ix.utc_now(),
                 package_version=__version__,
-                retrieval=old_manifest.retrieval if old_manifest else {},
+                retrieval=retrieval,
             )
             manifest.id = f"{corpus_hash[:8]}-{manifest.built_at.replace(':', '').replace('-', '')}"
             ix.write_manifest(tmp, manifest)
@@ -261,6 +263,17 @@ def _same_store(store: dict[str, object], settings: Settings) -> bool:
 
         return store.get("uri") == check_uri(settings.milvus_uri)
     return True
+
+
+def retrieval_settings(settings: Settings, old_manifest: ix.Manifest | None) -> dict[str, object]:
+    """The tuned retrieval settings for the manifest: `settings.retrieval_file` when it exists (see
+    `qa tune`), else what the previous index carried, else {} (the Retriever's defaults apply)."""
+    from qa.tune import load_file
+
+    tuned = load_file(settings.retrieval_file)
+    if tuned:
+        return tuned
+    return dict(old_manifest.retrieval) if old_manifest else {}
 
 
 def lexical_text(chunk: Chunk) -> str:

@@ -1,4 +1,4 @@
-"""`qa` command line: build | search | serve | eval. Heavy imports happen inside the commands."""
+"""`qa` command line: build | search | serve | eval | tune. Heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
@@ -138,6 +138,33 @@ def eval_command(
         click.echo(f"saved baseline {report.save(save_baseline, hits=False)}")
     if comparison is not None and not comparison.passed:
         sys.exit(1)
+
+
+@main.command("tune")
+@click.option("--questions", "questions_file", type=click.Path(path_type=Path), default=Path("eval/kherson.jsonl"),
+              show_default=True, help="Eval set; only its `tune` split (odd ids) is read.")
+@click.option("--index", "index_dirs", type=click.Path(path_type=Path), multiple=True,
+              help="Index to tune on (repeatable; the objective is averaged; calibration is fitted on the first).")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write [QA_RETRIEVAL_FILE; eval/retrieval.json].")
+@click.option("--precision", type=click.FloatRange(0.5, 1.0), default=0.9, show_default=True,
+              help="Precision the `answerable` threshold must reach on the tuning half.")
+def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path | None, precision: float) -> None:
+    """Choose fusion/ranking settings and fit answerability on the tuning half; `qa build` then copies them
+    into the index manifest."""
+    from qa.evaluation import load_questions, split_questions
+    from qa.retriever import Retriever
+    from qa.tune import tune, write
+
+    settings = get_settings()
+    dirs = list(index_dirs) or [settings.index]
+    questions = split_questions(load_questions(questions_file), "tune")
+    retrievers = [Retriever.load(d, settings) for d in dirs]
+    result = tune(retrievers, questions, precision=precision, log=lambda line: click.echo(f"  better: {line}"))
+    path = write(out or settings.retrieval_file, result.to_json(str(questions_file), [str(d) for d in dirs]))
+    click.echo(f"tuned on the tune split of {questions_file} ({len(questions)} questions) over {', '.join(map(str, dirs))}")
+    click.echo(f"chosen: {result.config}")
+    click.echo(f"calibration: {result.calibration} threshold {result.threshold:.4f} (fit {result.fit})")
+    click.echo(f"wrote {path}; run `qa build` to copy it into an index")
 
 
 def run() -> None:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # retrieval
     mode: Mode = Field("hybrid", description="Default retrieval mode.")
     k: int = Field(5, ge=1, le=50, description="Default number of results.")
+    retrieval_file: Path = Field(
+        Path("eval/retrieval.json"),
+        description="Tuned fusion/ranking/answerability settings (`qa tune`), copied into each built index.",
+    )
 
     # serving
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")

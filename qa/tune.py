@@ -1,0 +1,149 @@
+"""`qa tune`: choose fusion / ranking settings and fit answerability on the eval set's tuning half.
+
+Only the `tune` split is read (odd question ids, see qa/evaluation/questions.py); the held-out half is
+left for `qa eval --split heldout`. The result is a JSON file (default `eval/retrieval.json`) that
+`qa build` copies into the index manifest under `retrieval`, so the settings travel with the index.
+
+Steps:
+1. Grid search over fusion (RRF k and dense weight, or weighted alpha), the article prior weight and the
+   overlap collapse; objective = mean of section recall@1, @3, @5 and answer-in-passage@5 in hybrid mode,
+   averaged over the given indexes (e.g. the seed alone and seed + distractors).
+2. With the chosen settings, a logistic regression over answerability features (qa/calibration.py) is
+   fitted on the first index's tuning questions (label: the question is answerable), and the
+   `answerable` threshold is the lowest confidence whose precision reaches `--precision`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.calibration import FEATURES, auroc, fit_logistic, threshold_for_precision
+
+OBJECTIVE = ("section_recall@1", "section_recall@3", "section_recall@5", "answer_in_passage@5")
+# Fewer features generalise better here: with the article and fused scores added, the fit on the tuning
+# half gained and the held-out AUROC dropped (README "Retrieval quality").
+CALIBRATION_FEATURES = ("top_dense", "gap_dense", "top_lexical")
+assert set(CALIBRATION_FEATURES) <= set(FEATURES)
+
+
+def grid() -> Iterator[dict[str, Any]]:
+    """Candidate settings, simplest first (ties keep the earlier one)."""
+    for max_overlap, article_weight in itertools.product((1.0, 0.5), (0.0, 0.5, 1.0)):
+        for rrf_k, dense_weight in itertools.product((60, 20, 10), (1.0, 0.8)):
+            yield {"fusion": "rrf", "rrf_k": rrf_k, "dense_weight": dense_weight, "lexical_weight": 1.0,
+                   "article_weight": article_weight, "max_overlap": max_overlap}
+        for alpha in (0.5, 0.7):
+            yield {"fusion": "weighted", "alpha": alpha, "rrf_k": 60, "article_weight": article_weight / 30,
+                   "max_overlap": max_overlap}
+
+
+@dataclass
+class TuneResult:
+    config: dict[str, Any]
+    objective: float
+    per_index: dict[str, dict[str, float | None]]
+    calibration: dict[str, Any]
+    threshold: float
+    fit: dict[str, float] = field(default_factory=dict)
+    tried: int = 0
+
+    def to_json(self, questions_file: str, indexes: Sequence[str]) -> dict[str, Any]:
+        return self.config | {
+            "calibration": self.calibration,
+            "threshold": round(self.threshold, 4),
+            "tuned": {
+                "questions": questions_file,
+                "split": "tune",
+                "indexes": list(indexes),
+                "objective": "mean of " + ", ".join(OBJECTIVE) + " (hybrid), averaged over indexes",
+                "objective_value": round(self.objective, 4),
+                "metrics": self.per_index,
+                "calibration_fit": self.fit,
+                "configs_tried": self.tried,
+            },
+        }
+
+
+def _score(metrics: dict[str, float | None]) -> float:
+    return float(np.mean([metrics.get(name) or 0.0 for name in OBJECTIVE]))
+
+
+def tune(
+    retrievers: Sequence[Any], questions: Sequence[Any], precision: float = 0.9, log: Any = None
+) -> TuneResult:
+    """Pick settings on `questions` (the tuning split) over every retriever; fit calibration on the first."""
+    from qa.evaluation import encode_questions, run_eval
+
+    vectors = [encode_questions(r, questions) for r in retrievers]
+    base = [copy.deepcopy(r.config) for r in retrievers]
+    best: tuple[float, dict[str, Any], dict[str, dict[str, float | None]]] | None = None
+    tried = 0
+    for cand in grid():
+        tried += 1
+        per: dict[str, dict[str, float | None]] = {}
+        for r, v, b in zip(retrievers, vectors, base):
+            r.config = b | cand
+            per[str(r.folder)] = run_eval(r, questions, modes=("hybrid",), vectors=v).modes["hybrid"].metrics
+        score = float(np.mean([_score(m) for m in per.values()]))
+        if best is None or score > best[0] + 1e-9:
+            best = (score, cand, per)
+            if log:
+                log(f"{score:.4f} {cand}")
+    assert best is not None
+    score, chosen, per_index = best
+    for r, b in zip(retrievers, base):
+        r.config = b | chosen
+
+    first, v0 = retrievers[0], vectors[0]
+    x, y = [], []
+    for q in questions:
+        res = first.search(q.question, k=10, mode="hybrid", query_vector=v0[q.id])
+        x.append([res.features.get(f, 0.0) for f in CALIBRATION_FEATURES])
+        y.append(1 if q.answerable else 0)
+    xa, ya = np.asarray(x), np.asarray(y)
+    coef, intercept = fit_logistic(xa, ya, l2=1.0)
+    p = 1.0 / (1.0 + np.exp(-(xa @ coef + intercept)))
+    threshold = threshold_for_precision(p, ya, precision)
+    calibration = {"features": list(CALIBRATION_FEATURES), "coef": [round(float(c), 5) for c in coef],
+                   "intercept": round(intercept, 5)}
+    chosen_ans = p >= threshold
+    fit = {
+        "auroc": round(auroc(p, ya), 4),
+        "precision": round(float(ya[chosen_ans].mean()) if chosen_ans.any() else 0.0, 4),
+        "recall": round(float(chosen_ans[ya == 1].mean()), 4),
+        "target_precision": precision,
+        "questions": len(ya),
+    }
+    return TuneResult(chosen, score, _rounded(per_index), calibration, threshold, fit, tried)
+
+
+def _rounded(per: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
+    keep = (*OBJECTIVE, "answerability_auroc", "latency_p50_ms")
+    return {k: {n: (None if m.get(n) is None else round(float(m[n] or 0.0), 4)) for n in keep} for k, m in per.items()}
+
+
+def write(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """The tuned retrieval settings in `path` (without the `tuned` provenance block); {} if absent."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        from qa.errors import QAError
+
+        raise QAError(f"cannot read retrieval settings {path}: {exc}", code="bad_retrieval_file", status=400) from exc
+    return {k: v for k, v in data.items() if k != "tuned"}
