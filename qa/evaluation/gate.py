@@ -74,6 +74,15 @@ def compare(current: EvalReport, baseline: EvalReport, tolerance: float = 0.02, 
     notes: list[str] = []
     if current.index.get("corpus_hash") != baseline.index.get("corpus_hash"):
         notes.append("the baseline was run over a different corpus: differences may come from the index")
+    changed = sorted(
+        key for key in current.retrieval.keys() | baseline.retrieval.keys()
+        if key != "tuned" and current.retrieval.get(key) != baseline.retrieval.get(key)
+    )
+    if changed:
+        notes.append(
+            f"retrieval settings differ from the baseline's ({', '.join(changed)}): if the change is intended, "
+            "accept it with `qa eval --save-baseline FILE`"
+        )
     if current.split != baseline.split:
         notes.append(f"splits differ: baseline {baseline.split!r}, now {current.split!r}")
     ids_now = {q.id for q in current.questions}
