@@ -32,16 +32,23 @@ from qa.tokens import count_tokens
 MODES = ("hybrid", "dense", "lexical")
 MAX_QUERY_CHARS = 2000
 
-# Defaults used when the index carries no tuned values (see `qa eval` and the README for how they were chosen).
+# Defaults used when the index carries no tuned values: a copy of eval/retrieval.json, written by `qa tune`
+# from the eval set's tuning half (README "Retrieval quality"; tests/test_ranking.py checks they agree).
 DEFAULT_RETRIEVAL: dict[str, Any] = {
-    "fusion": "rrf",
-    "rrf_k": 60,
-    "dense_weight": 1.0,
+    "fusion": "rrf",  # or "weighted" (alpha · minmax dense + (1 − alpha) · minmax BM25)
+    "rrf_k": 10,
+    "dense_weight": 0.8,
     "lexical_weight": 1.0,
     "alpha": 0.5,
-    "candidates": 50,
-    "calibration": {"features": ["top_dense"], "coef": [12.0], "intercept": -5.5},
-    "threshold": 0.5,
+    "candidates": 50,  # from each retriever, before fusion
+    "article_weight": 0.0,  # article prior (qa/ranking.py); tried, did not help, off
+    "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
+    "calibration": {
+        "features": ["top_dense", "gap_dense", "top_lexical"],
+        "coef": [6.25201, 3.1035, 3.00753],
+        "intercept": -5.78676,
+    },
+    "threshold": 0.6173,
 }
 
 

@@ -146,3 +146,65 @@ def test_fit_logistic_separates_and_threshold_meets_precision() -> None:
     t = threshold_for_precision(p, y, precision=0.95)
     assert y[p >= t].mean() >= 0.95 and (p >= t).sum() > 40
     assert auroc([0.9, 0.8], [1, 0]) == 1.0 and auroc([0.5, 0.5], [1, 0]) == 0.5
+
+
+# -- on the real seed index --------------------------------------------------------------------------
+
+TUNED = Path(__file__).resolve().parent.parent / "eval" / "retrieval.json"
+
+
+def test_defaults_mirror_the_tuned_file() -> None:
+    """An index built without the tuned file still ranks and calibrates as tuned."""
+    from qa.retriever import DEFAULT_RETRIEVAL
+    from qa.tune import load_file
+
+    tuned = load_file(TUNED)
+    assert tuned, "eval/retrieval.json is missing: run `qa tune`"
+    assert {k: DEFAULT_RETRIEVAL[k] for k in tuned} == tuned
+    assert json.loads(TUNED.read_text())["tuned"]["split"] == "tune"
+
+
+def test_tuned_settings_travel_in_the_manifest(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa import index as ix
+    from qa.build import build
+    from qa.retriever import Retriever
+    from tests.conftest import SEEDS
+
+    tuned = json.loads(TUNED.read_text()) | {"threshold": 0.123}
+    custom = tmp_path / "retrieval.json"
+    custom.write_text(json.dumps(tuned))
+    index_dir = tmp_path / "idx"
+    settings = settings_factory(index=index_dir, retrieval_file=custom)
+    build(settings, SEEDS, index_dir, embedder=embedder)
+    manifest = ix.read_manifest(ix.resolve(index_dir))
+    assert manifest.retrieval["threshold"] == 0.123 and "tuned" not in manifest.retrieval
+    r = Retriever.load(index_dir, settings, embedder=embedder)
+    assert r.config["calibration"] == tuned["calibration"] and r.config["threshold"] == 0.123
+    # a changed file alone makes the next build write a new manifest (vectors reused)
+    custom.write_text(json.dumps(tuned | {"threshold": 0.456}))
+    report = build(settings, SEEDS, index_dir, embedder=embedder)
+    assert not report.up_to_date and report.embedded == 0
+    assert ix.read_manifest(ix.resolve(index_dir)).retrieval["threshold"] == 0.456
+
+    # confidence rises with the top dense score, all else equal
+    cal = r.config["calibration"]
+    feats = {"top_dense": 0.3, "gap_dense": 0.05, "top_lexical": 2.0}
+    levels = [confidence(cal, feats | {"top_dense": s}) for s in (0.2, 0.4, 0.6, 0.8)]
+    assert levels == sorted(levels) and levels[-1] > levels[0]
+    res = r.search("How many soldiers did Russia say it withdrew across the Dnipro?")
+    assert res.confidence == pytest.approx(confidence(cal, res.features))
+    assert res.answerable == (res.confidence >= 0.123)
+
+
+def test_kherson_withdrawal_ranks_first_in_hybrid_with_its_sentence(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.retriever import Retriever
+
+    r = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
+    res = r.search("How many soldiers did Russia say it withdrew across the Dnipro?", k=5, mode="hybrid")
+    top = res.hits[0]
+    assert top.chunk.section_path == ("Withdrawal and liberation", "Russian withdrawal efforts")
+    s, e = top.highlight
+    assert "30,000" in top.chunk.text[s:e]
+    assert res.answerable
+    off = r.search("How do I make traditional Ukrainian borscht?", k=5, mode="hybrid")
+    assert off.confidence < res.confidence and not off.answerable
