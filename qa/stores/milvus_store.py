@@ -37,6 +37,7 @@ from qa.errors import QAError
 SCHEMA_VERSION = "qa-milvus-1"  # the collection description (a server keeps it; Lite drops it)
 BATCH = 512  # rows per insert/upsert call: well under gRPC's message limit for 384-d vectors + text
 MAX_TEXT = 65_535  # Milvus VARCHAR limit (bytes)
+SEARCH_TIMEOUT_S = 10.0  # a Milvus that does not answer becomes a 503, not a hung request
 Progress = Callable[[int, int, float], None]
 
 
@@ -343,7 +344,7 @@ class MilvusStore:
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         try:
-            return fn(*args, **kw)
+            return fn(*args, timeout=SEARCH_TIMEOUT_S, **kw)
         except QAError:
             raise
         except Exception as exc:
