@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
 from qa.records import Article, Chunk, Section
@@ -195,7 +195,7 @@ class Chunker:
         chunks += self._pack(article, (INFOBOX,), INFOBOX.lower(), box_units, masked)
         for sec in sections[1:]:
             chunks += self._pack(article, sec.path, sec.anchor, list(_blocks(masked, sec.start, sec.end)), masked)
-        return chunks
+        return _unique_ids(chunks)
 
     # -- packing ---------------------------------------------------------------------------------
 
@@ -278,6 +278,21 @@ class Chunker:
             embed_text=prefix + text,
             tokens=self.count(text),
         )
+
+
+def _unique_ids(chunks: list[Chunk]) -> list[Chunk]:
+    """Two sections with the same heading path and text (`## Notes` twice) would hash to one id, and a
+    store keyed by id would keep only one of them: a repeat takes its (unique) anchor into the hash.
+    Every other id stays as it was."""
+    seen: set[str] = set()
+    out: list[Chunk] = []
+    for c in chunks:
+        if c.id in seen:
+            key = f"{c.id}\x1f{c.anchor}".encode("utf-8", "surrogatepass")
+            c = replace(c, id=hashlib.sha1(key).hexdigest()[:16])
+        seen.add(c.id)
+        out.append(c)
+    return out
 
 
 def _join(units: list[_Unit]) -> str:

@@ -72,14 +72,15 @@ class Reloader:
             name = Path(target).name
             try:
                 fresh = load_checked(self.settings.model_copy(update={"index": Path(target)}), embedder)
-            except Exception as exc:  # whatever is wrong with the new version, the old one keeps serving
+            except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the old index keeps serving
                 self._refused = target
                 code = getattr(exc, "code", type(exc).__name__)
                 log.error("reload refused %s: %s", target, getattr(exc, "message", exc))
                 return ReloadOutcome("refused", previous, previous, f"{code}: version {name} does not load")
             old = self.holder.swap(fresh)
             self._refused = None
-            log.info("reloaded: now serving index %s (was %s)", fresh.manifest.id, previous and previous["id"])
+            was = previous["id"] if previous else None
+            log.info("reloaded: now serving index %s (was %s)", fresh.manifest.id, was)
             if old is not None:
                 # requests in flight finish on `old`; they end within the request time limit
                 timer = threading.Timer(self.settings.request_timeout_s + 1, old.close)
@@ -96,13 +97,15 @@ class Reloader:
             return
         self._last_check = now
         target = self.target()
-        if target in (self._serving_folder(), self._refused) or self._lock.locked() or not os.path.isdir(target):
+        if target in (self._serving_folder(), self._refused) or self._lock.locked():
+            return
+        if not os.path.isdir(target):  # no index yet, or a link mid-swap: look again next time
             return
         threading.Thread(target=self.reload, name="qa-index-reload", daemon=True).start()
 
 
 class IndexWatchMiddleware:
-    """Gives the app's Reloader (once the lifespan made one) a chance to notice a new build on each request."""
+    """Lets the app's Reloader (once the lifespan made one) notice a new build, on each request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -122,7 +125,9 @@ class IndexSummary(BaseModel):
 
 
 class ReloadResponse(BaseModel):
-    status: Literal["reloaded", "unchanged"] = Field(description="`unchanged`: the link still names the serving version.")
+    status: Literal["reloaded", "unchanged"] = Field(
+        description="`unchanged`: the link still names the serving version."
+    )
     index: IndexSummary | None = Field(description="The index serving now.")
     previous: IndexSummary | None = Field(description="The index that served before the call.")
 
@@ -134,7 +139,9 @@ admin = APIRouter(prefix="/v1/admin", tags=["operations"])
     "/reload",
     response_model=ReloadResponse,
     summary="Swap in the index version `qa build` published last",
-    responses={s: {"model": ErrorResponse, "description": HTTP_CODES.get(s, "error")} for s in (401, 409, 503)},
+    responses={
+        s: {"model": ErrorResponse, "description": HTTP_CODES.get(s, "error")} for s in (401, 409, 503)
+    },
 )
 async def reload_index(request: Request) -> Any:
     """Load the version the index folder's link points at now, completely (records, vectors, BM25 and a
@@ -147,7 +154,6 @@ async def reload_index(request: Request) -> Any:
     outcome = await anyio.to_thread.run_sync(reloader.reload)
     if outcome.status == "refused":
         serving = outcome.index["id"] if outcome.index else "none"
-        return error_response(
-            409, "reload_refused", f"the new index was refused ({outcome.reason}); still serving index {serving}"
-        )
+        message = f"the new index was refused ({outcome.reason}); still serving index {serving}"
+        return error_response(409, "reload_refused", message)
     return {"status": outcome.status, "index": outcome.index, "previous": outcome.previous}

@@ -22,7 +22,9 @@ from qa.build import build
 from tests.conftest import ROOT, SEED_ARTICLE, SEEDS
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"
-BRIDGES = "# Bridges\n\nThe pontoon bridge over the Ingulets river carried supplies for the Bridges article.\n"
+BRIDGES = (
+    "# Bridges\n\nThe pontoon bridge over the Ingulets river carried supplies for the Bridges article.\n"
+)
 
 
 def assert_error(r: Any, status: int, code: str | None = None) -> dict[str, Any]:
@@ -100,7 +102,10 @@ def test_watch_notices_a_new_build_on_requests(live, embedder) -> None:  # type:
     while index_id(c) != new:  # each request may trigger the (background) check
         assert time.monotonic() < deadline, "the server never picked up the new build"
         time.sleep(0.1)
-    assert c.post("/v1/search", json={"query": "Ingulets", "k": 1}).json()["results"][0]["article"]["id"] == "bridges"
+    assert (
+        c.post("/v1/search", json={"query": "Ingulets", "k": 1}).json()["results"][0]["article"]["id"]
+        == "bridges"
+    )
 
 
 def test_broken_new_version_is_refused_and_the_old_keeps_serving(live) -> None:  # type: ignore[no-untyped-def]
@@ -200,8 +205,15 @@ def test_paths_from_requests_never_leave_the_index(seed_app, path: str) -> None:
 
 def test_article_filter_with_paths_is_404_not_a_file_read(seed_app) -> None:  # type: ignore[no-untyped-def]
     with seed_app() as c:
-        for bad in (["../../etc/passwd"], ["/etc/passwd"], [f"{SEED_ARTICLE}\x00"], [f"../seeds/{SEED_ARTICLE}"]):
-            assert_error(c.post("/v1/search", json={"query": QUESTION, "articles": bad}), 404, "unknown_article")
+        for bad in (
+            ["../../etc/passwd"],
+            ["/etc/passwd"],
+            [f"{SEED_ARTICLE}\x00"],
+            [f"../seeds/{SEED_ARTICLE}"],
+        ):
+            assert_error(
+                c.post("/v1/search", json={"query": QUESTION, "articles": bad}), 404, "unknown_article"
+            )
 
 
 def test_internal_error_says_nothing_of_the_server_insides(seed_app) -> None:  # type: ignore[no-untyped-def]
@@ -225,8 +237,11 @@ def test_cors_is_closed_by_default(seed_app) -> None:  # type: ignore[no-untyped
 
 def test_cors_allows_only_the_configured_origins(seed_app) -> None:  # type: ignore[no-untyped-def]
     with seed_app(cors_origins=["https://ok.example"]) as c:
-        ok = {"Origin": "https://ok.example", "Access-Control-Request-Method": "POST",
-              "Access-Control-Request-Headers": "content-type,authorization"}
+        ok = {
+            "Origin": "https://ok.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization",
+        }
         r = c.options("/v1/search", headers=ok)
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://ok.example"
         r = c.post("/v1/search", json={"query": QUESTION}, headers={"Origin": "https://ok.example"})

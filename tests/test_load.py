@@ -83,8 +83,18 @@ def live(tmp_path_factory: pytest.TempPathFactory, settings_factory, embedder) -
     log = tmp / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("qa")), "serve", "--index", str(index_dir), "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(Path(sys.executable).with_name("qa")),
+                "serve",
+                "--index",
+                str(index_dir),
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -162,7 +172,9 @@ def test_hammered_while_the_index_is_rebuilt_and_swapped_twice(live: Live, embed
             seen.append((index_id, route))
         if version is None:
             failures.append(f"{route}: answered from an unknown index {index_id}")
-        elif not all(p["passage_id"] in version.passages and p["article"]["id"] in version.articles for p in passages):
+        elif not all(
+            p["passage_id"] in version.passages and p["article"]["id"] in version.articles for p in passages
+        ):
             failures.append(f"{route}: passages not all from index {index_id}")
 
     def client(n: int) -> None:
@@ -203,7 +215,9 @@ def test_hammered_while_the_index_is_rebuilt_and_swapped_twice(live: Live, embed
         build(live.settings, live.seeds, live.index_dir, embedder=embedder)  # type: ignore[arg-type]
         version_c = live.record()
         r = httpx.post(f"{live.base}/v1/admin/reload", timeout=60)
-        assert r.status_code == 200 and r.json()["status"] in ("reloaded", "unchanged"), r.text  # the watch may win
+        assert r.status_code == 200 and r.json()["status"] in ("reloaded", "unchanged"), (
+            r.text
+        )  # the watch may win
         assert r.json()["index"]["id"] == version_c.id
         wait_serving(version_c.id)
         time.sleep(max(2.0, HAMMER_S - (time.monotonic() - start)))
@@ -213,8 +227,10 @@ def test_hammered_while_the_index_is_rebuilt_and_swapped_twice(live: Live, embed
             t.join(60)
 
     ids = [i for i, _ in seen]
-    print(f"{len(seen)} answers in {time.monotonic() - start:.1f} s: " +
-          ", ".join(f"{v[:12]}… {ids.count(v)}" for v in live.versions))
+    print(
+        f"{len(seen)} answers in {time.monotonic() - start:.1f} s: "
+        + ", ".join(f"{v[:12]}… {ids.count(v)}" for v in live.versions)
+    )
     assert failures == [], f"{len(failures)} failed of {len(seen) + len(failures)}: {failures[:5]}"
     assert {version_a.id, version_b.id, version_c.id} <= set(ids)
     assert ids.index(version_c.id) > ids.index(version_b.id) > 0  # A first, then B, then C

@@ -37,8 +37,36 @@ BUDGET = settings(
 # -- strategies ------------------------------------------------------------------------------------------
 
 _words = st.sampled_from(
-    "the river Kherson city troops bridge 30,000 Dnipro withdrew November 2022 Kyiv's "
-    "naïve café Ελλάδα Київ 東京 emoji🙂 x A1 e.g. U.S. 1.5km (left) [note] a_b *star* #tag".split()
+    [
+        "the",
+        "river",
+        "Kherson",
+        "city",
+        "troops",
+        "bridge",
+        "30,000",
+        "Dnipro",
+        "withdrew",
+        "November",
+        "2022",
+        "Kyiv's",
+        "naïve",
+        "café",
+        "Ελλάδα",
+        "Київ",
+        "東京",
+        "emoji🙂",
+        "x",
+        "A1",
+        "e.g.",
+        "U.S.",
+        "1.5km",
+        "(left)",
+        "[note]",
+        "a_b",
+        "*star*",
+        "#tag",
+    ]
 )
 _text = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30
@@ -50,37 +78,46 @@ def sentence(draw: st.DrawFn) -> str:
     words = draw(st.lists(_words, min_size=1, max_size=25))
     out = []
     for w in words:
-        kind = draw(st.sampled_from(["plain"] * 8 + ["em", "strong", "link", "image", "code", "comment", "html",
-                                                       "wiki", "ref", "auto", "junk"]))
+        kind = draw(
+            st.sampled_from(
+                ["plain"] * 8
+                + ["em", "strong", "link", "image", "code", "comment", "html", "wiki", "ref", "auto", "junk"]
+            )
+        )
         out.append(
             {
                 "plain": w,
                 "em": f"*{w}*",
                 "strong": f"**{w}**",
                 "link": f"[{w}](https://example.org/{w.strip('()[]')})",
-                "image": f"![{w}](img/{w}.png \"title\")",
+                "image": f'![{w}](img/{w}.png "title")',
                 "code": f"`{w}`",
                 "comment": f"<!-- {w} -->",
-                "html": f"<span class=\"x\">{w}</span>",
+                "html": f'<span class="x">{w}</span>',
                 "wiki": f"[[Page|{w}]]",
                 "ref": f"[{w}][r1]",
                 "auto": "<https://example.org/a>",
                 "junk": draw(_text),
             }[kind]
         )
-    return " ".join(out) + draw(st.sampled_from([".", "!", "?", "", ".\"", ";"]))
+    return " ".join(out) + draw(st.sampled_from([".", "!", "?", "", '."', ";"]))
 
 
 @st.composite
 def block(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["para"] * 4 + ["heading"] * 3 + ["list", "table", "fence", "quote", "comment",
-                                                                   "refdef", "rule", "junk", "long"]))
+    kind = draw(
+        st.sampled_from(
+            ["para"] * 4
+            + ["heading"] * 3
+            + ["list", "table", "fence", "quote", "comment", "refdef", "rule", "junk", "long"]
+        )
+    )
     if kind == "para":
         return " ".join(draw(st.lists(sentence(), min_size=1, max_size=6)))
     if kind == "heading":
         level = draw(st.integers(1, 6))
         closing = draw(st.sampled_from(["", " #", " ###"]))
-        return "#" * level + " " + draw(sentence()).rstrip(".!?;\"") + closing
+        return "#" * level + " " + draw(sentence()).rstrip('.!?;"') + closing
     if kind == "list":
         items = draw(st.lists(sentence(), min_size=1, max_size=5))
         bullet = draw(st.sampled_from(["-", "*", "+", "1."]))
@@ -96,7 +133,7 @@ def block(draw: st.DrawFn) -> str:
     if kind == "comment":
         return "<!--\n" + draw(sentence()) + "\n## hidden heading\n-->"
     if kind == "refdef":
-        return "[r1]: https://example.org/ref \"Ref\""
+        return '[r1]: https://example.org/ref "Ref"'
     if kind == "rule":
         return draw(st.sampled_from(["---", "***", "* * *"]))
     if kind == "junk":
@@ -114,20 +151,32 @@ def front_matter(draw: st.DrawFn) -> str:
     if kind == "empty":
         return "---\n---\n"
     if kind == "garbage":
-        return "---\n" + draw(st.sampled_from(["title: [oops", "a: b: c", "- x\n y: [", "\t: :", "{{", "title: *x"])) \
-            + draw(_text) + "\n---\n"
+        return (
+            "---\n"
+            + draw(st.sampled_from(["title: [oops", "a: b: c", "- x\n y: [", "\t: :", "{{", "title: *x"]))
+            + draw(_text)
+            + "\n---\n"
+        )
     if kind == "unclosed":
         return "---\ntitle: Never closed\n"
     if kind == "list":
         return "---\n- one\n- two\n---\n"
     title = " ".join(draw(st.lists(_words, min_size=0, max_size=draw(st.sampled_from([4, 4, 60])))))
-    lines = [f"title: \"{title}\"" if draw(st.booleans()) else f"title: {title}"]
+    lines = [f'title: "{title}"' if draw(st.booleans()) else f"title: {title}"]
     if draw(st.booleans()):
         lines.append("description: " + " ".join(draw(st.lists(_words, min_size=1, max_size=30))))
     if draw(st.booleans()):
         lines.append("infoboxes:")
-        fields = draw(st.lists(st.sampled_from(["date", "place", "result", "open_to_public", "strength",
-                                                 "image", "commander"]), min_size=1, max_size=5, unique=True))
+        fields = draw(
+            st.lists(
+                st.sampled_from(
+                    ["date", "place", "result", "open_to_public", "strength", "image", "commander"]
+                ),
+                min_size=1,
+                max_size=5,
+                unique=True,
+            )
+        )
         lines.append(f"  - {fields[0]}: " + " ".join(draw(st.lists(_words, min_size=1, max_size=8))))
         for f in fields[1:]:
             value = draw(st.sampled_from(["plain", "long", "list"]))
@@ -156,8 +205,11 @@ def markdown_file(draw: st.DrawFn) -> bytes:
 
 
 configs = st.sampled_from(
-    [ChunkerConfig(), ChunkerConfig(max_tokens=40, overlap_tokens=10, model_max_tokens=64),
-     ChunkerConfig(max_tokens=64, overlap_tokens=0, model_max_tokens=48)]
+    [
+        ChunkerConfig(),
+        ChunkerConfig(max_tokens=40, overlap_tokens=10, model_max_tokens=64),
+        ChunkerConfig(max_tokens=64, overlap_tokens=0, model_max_tokens=48),
+    ]
 )
 
 # -- properties -------------------------------------------------------------------------------------------
@@ -182,13 +234,18 @@ def check_passages(article: Article, chunks: list[Chunk], config: ChunkerConfig)
         assert c.tokens == count_tokens(c.text) <= config.max_tokens, (c.tokens, c.text[:80])
         assert count_model_tokens(c.embed_text) <= config.model_max_tokens, c.embed_text[:120]
         assert 0 <= c.start < c.end <= len(raw), (c.start, c.end, len(raw))
-        assert words_in_order(WORD.findall(c.text), raw[c.start : c.end]), (c.text[:80], raw[c.start : c.end][:80])
+        assert words_in_order(WORD.findall(c.text), raw[c.start : c.end]), (
+            c.text[:80],
+            raw[c.start : c.end][:80],
+        )
         assert c.article_id == article.id and c.file == article.file
 
 
 @BUDGET
 @given(data=markdown_file(), config=configs)
-def test_generated_markdown_loads_or_is_reported_and_passages_hold(data: bytes, config: ChunkerConfig) -> None:
+def test_generated_markdown_loads_or_is_reported_and_passages_hold(
+    data: bytes, config: ChunkerConfig
+) -> None:
     article = load(data)
     if article is None:
         return
@@ -196,6 +253,7 @@ def test_generated_markdown_loads_or_is_reported_and_passages_hold(data: bytes, 
     check_passages(article, chunks, config)
     again = Chunker(config).chunk(article)
     assert [c.id for c in again] == [c.id for c in chunks]
+    assert len({c.id for c in chunks}) == len(chunks), "two passages of one article share an id"
     assert [(c.start, c.end, c.text) for c in again] == [(c.start, c.end, c.text) for c in chunks]
 
 
@@ -207,8 +265,13 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
         check_passages(article, Chunker().chunk(article), ChunkerConfig())
 
 
-@settings(max_examples=max(10, EXAMPLES // 6), deadline=None, derandomize=FIXED, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=max(10, EXAMPLES // 6),
+    deadline=None,
+    derandomize=FIXED,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(files=st.lists(markdown_file(), min_size=1, max_size=4))
 def test_load_folder_reports_every_file_it_skips(files: list[bytes]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,7 +288,8 @@ def test_load_folder_reports_every_file_it_skips(files: list[bytes]) -> None:
 # -- regressions found by the properties above ------------------------------------------------------------
 
 
-def _one(text: str, config: ChunkerConfig = ChunkerConfig()) -> list[Chunk]:
+def _one(text: str, config: ChunkerConfig | None = None) -> list[Chunk]:
+    config = config or ChunkerConfig()
     article = load(text.encode("utf-8"))
     assert article is not None
     chunks = Chunker(config).chunk(article)
@@ -235,8 +299,10 @@ def _one(text: str, config: ChunkerConfig = ChunkerConfig()) -> list[Chunk]:
 
 def test_huge_heading_path_is_cut_so_text_still_fits_the_model() -> None:
     title = " ".join(["[Ελλάδα](https://example.org/Ελλάδα) the"] * 20)
-    chunks = _one(f"# {title}\n## {title}\nThe river.\n", ChunkerConfig(max_tokens=40, overlap_tokens=10,
-                                                                         model_max_tokens=64))
+    chunks = _one(
+        f"# {title}\n## {title}\nThe river.\n",
+        ChunkerConfig(max_tokens=40, overlap_tokens=10, model_max_tokens=64),
+    )
     assert chunks and all(c.embed_text.split("\n")[0].endswith(" …") for c in chunks)
     assert chunks[-1].text == "The river."
 
@@ -246,3 +312,15 @@ def test_lone_backtick_and_stray_bracket_do_not_glue_words() -> None:
     assert c.text == "0`0 alone.\nRun qa `build` now."
     (c,) = _one("0[0 the. [the][r1] and a[b [c](https://x.org) d.\n")
     assert c.text == "0[0 the. the and a[b c d."
+
+
+def test_identical_sections_get_distinct_ids() -> None:
+    chunks = _one("# T\n\n## Notes\nSame text.\n\n## Notes\nSame text.\n\n## Infobox\nSame text.\n")
+    assert [c.anchor for c in chunks] == ["notes", "notes-1", "infobox-1"]
+    assert len({c.id for c in chunks}) == 3
+    assert [c.id for c in chunks] == [
+        c.id
+        for c in Chunker().chunk(
+            load(b"# T\n\n## Notes\nSame text.\n\n## Notes\nSame text.\n\n## Infobox\nSame text.\n")
+        )
+    ]
