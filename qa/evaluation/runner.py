@@ -18,7 +18,7 @@ import copy
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.evaluation import answerability as am
 from qa.evaluation import metrics as m
@@ -26,13 +26,16 @@ from qa.evaluation.questions import Question
 from qa.evaluation.report import KS, EvalReport, HitRecord, ModeReport, QuestionInfo, QuestionResult, headline_names
 from qa.records import SearchResult
 
+if TYPE_CHECKING:
+    from qa.retriever import Retriever
+
 TAG_METRICS = (
     "n", "n_answerable", "section_recall@1", "section_recall@5", "section_mrr@10", "answer_in_passage@5",
     "mean_confidence", "answerable_rate",
 )
 
 
-def encode_questions(retriever: Any, questions: Sequence[Question]) -> dict[str, Any]:
+def encode_questions(retriever: Retriever, questions: Sequence[Question]) -> dict[str, Any]:
     """Query vectors by question id, embedded once — pass to `run_eval(vectors=...)` across a sweep."""
     vecs = retriever.embedder.encode([q.question for q in questions])
     return {q.id: vecs[i] for i, q in enumerate(questions)}
@@ -71,7 +74,7 @@ def score_result(question: Question, result: SearchResult, latency_ms: float) ->
 
 
 def run_eval(
-    retriever: Any,
+    retriever: Retriever,
     questions: Sequence[Question],
     modes: Iterable[str] = ("hybrid", "dense", "lexical"),
     k: int = 10,

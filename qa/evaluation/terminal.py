@@ -43,7 +43,7 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
         table.add_row(*row)
     console.print(table)
 
-    tags = Table(title="Per tag (R@k and MRR on section level; 'said answerable' = share flagged answerable)")
+    tags = Table(title="Per tag (R@k on section level; 'said ans.' = share of the tag's questions flagged answerable)")
     tags.add_column("tag")
     tags.add_column("n", justify="right")
     for mode in modes:
