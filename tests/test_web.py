@@ -7,7 +7,6 @@ Chromium is Debian's (`/usr/bin/chromium`, installed by `.ci/run`), driven by Pl
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, SEED_ARTICLE
+from tests.test_server import free_port, server  # noqa: F401  (`server`: the API's real `qa serve` fixture)
 
 CHROMIUM = Path(os.environ.get("QA_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -30,7 +30,7 @@ ANCHOR = "russian-withdrawal-efforts"
 API_KEY = "page-test-key"
 
 
-# -- a real server ----------------------------------------------------------------------------------
+# -- real servers: `server` (tests/test_server.py) for most tests, one with an API key here ----------
 
 
 @dataclass
@@ -39,14 +39,9 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def api(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=30)
 
 
 def start_server(index: Path, workdir: Path, **env_extra: str) -> Server:
@@ -60,35 +55,28 @@ def start_server(index: Path, workdir: Path, **env_extra: str) -> Server:
            "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:  # cwd=workdir: no stray .env from the repository
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
+    started = Server(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"`qa serve` exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(server.url + "/readyz", timeout=2).status_code == 200:
-                return server
+            if httpx.get(started.url + "/readyz", timeout=2).status_code == 200:
+                return started
         except httpx.TransportError:
             pass
         time.sleep(0.25)
-    stop_server(server)
+    stop_server(started)
     pytest.fail(f"`qa serve` not ready after 120 s:\n{log.read_text()[-3000:]}")
 
 
-def stop_server(server: Server) -> None:
-    server.proc.terminate()
+def stop_server(started: Server) -> None:
+    started.proc.terminate()
     try:
-        server.proc.wait(timeout=15)
+        started.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = start_server(seed_index, tmp_path_factory.mktemp("web"))
-    yield s
-    stop_server(s)
+        started.proc.kill()
+        started.proc.wait(timeout=5)
 
 
 # -- a real browser ---------------------------------------------------------------------------------
@@ -132,11 +120,11 @@ def open_tab(browser: Any, base: str, width: int = 1200, height: int = 900) -> T
 
 
 @pytest.fixture
-def tab(browser: Any, server: Server) -> Iterator[Tab]:
-    t = open_tab(browser, server.url)
+def tab(browser: Any, server: str) -> Iterator[Tab]:  # noqa: F811
+    t = open_tab(browser, server)
     yield t
     assert not t.errors, f"script errors on the page: {t.errors}"
-    outside = [u for u in t.requests if not (u.startswith(server.url + "/") or u.startswith("data:"))]
+    outside = [u for u in t.requests if not u.startswith((server + "/", "data:"))]
     assert not outside, f"the page fetched from outside the server: {outside}"
     t.page.context.close()
 
@@ -242,9 +230,9 @@ def test_open_the_passage_in_context(tab: Tab) -> None:
     assert page.evaluate("document.activeElement.matches('#qa-results .hit a.open')")
 
 
-def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Tab, server: Server) -> None:
-    with server.api() as api:
-        body = api.post("/v1/search", json={"query": UNANSWERABLE}).json()
+def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Tab, server: str) -> None:  # noqa: F811
+    with api(server) as c:
+        body = c.post("/v1/search", json={"query": UNANSWERABLE}).json()
     assert body["answerable"] is False, f"the API calls {UNANSWERABLE!r} answerable: {body['confidence']}"
     page = tab.page
     tab.ask(QUESTION)  # first an answerable one: the notice must appear, not linger from page load
@@ -257,13 +245,13 @@ def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Ta
     assert page.locator("#qa-results .hit").count() == len(body["results"]) > 0
 
 
-def test_api_errors_are_shown_in_words(tab: Tab, server: Server) -> None:
+def test_api_errors_are_shown_in_words(tab: Tab, server: str) -> None:  # noqa: F811
     page = tab.page
     long_query = "why " * 500 + "x"  # 2001 characters
     assert len(long_query) == 2001
-    with server.api() as api:
-        too_long = api.post("/v1/search", json={"query": long_query, "k": 5, "mode": "hybrid"}).json()["error"]
-        bad_k = api.post("/v1/search", json={"query": QUESTION, "k": 99, "mode": "hybrid"}).json()["error"]
+    with api(server) as c:
+        too_long = c.post("/v1/search", json={"query": long_query, "k": 5, "mode": "hybrid"}).json()["error"]
+        bad_k = c.post("/v1/search", json={"query": QUESTION, "k": 99, "mode": "hybrid"}).json()["error"]
     tab.ask(QUESTION)
     wait_for_results(tab)
     tab.ask(long_query)
@@ -290,8 +278,8 @@ def test_unknown_article_in_context_view_is_an_error_in_words(tab: Tab) -> None:
     assert "404" in page.inner_text("#qa-article-error")
 
 
-def test_readable_at_phone_width(browser: Any, server: Server) -> None:
-    t = open_tab(browser, server.url, width=375, height=740)
+def test_readable_at_phone_width(browser: Any, server: str) -> None:  # noqa: F811
+    t = open_tab(browser, server, width=375, height=740)
     try:
         t.ask(QUESTION)
         wait_for_results(t)
@@ -330,18 +318,18 @@ def test_api_key_typed_into_the_page_is_sent(browser: Any, seed_index: Path, tmp
 # -- what the page needs from the server -----------------------------------------------------------
 
 
-def test_page_and_assets_are_served_with_a_strict_policy(server: Server) -> None:
-    with server.api() as api:
-        r = api.get("/")
+def test_page_and_assets_are_served_with_a_strict_policy(server: str) -> None:  # noqa: F811
+    with api(server) as c:
+        r = c.get("/")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert "default-src 'none'" in r.headers["content-security-policy"]
         assert '<form id="qa-ask"' in r.text
         for name, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
-            asset = api.get(f"/static/{name}")
+            asset = c.get(f"/static/{name}")
             assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind), name
-        missing = api.get("/static/secrets.txt")
+        missing = c.get("/static/secrets.txt")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-        assert "/" not in api.get("/openapi.json").json()["paths"]  # the page is no part of the API
+        assert "/" not in c.get("/openapi.json").json()["paths"]  # the page is no part of the API
 
 
 def test_page_inserts_api_data_as_text_only() -> None:
@@ -350,14 +338,14 @@ def test_page_inserts_api_data_as_text_only() -> None:
         assert sink not in script, f"app.js uses {sink}: API data must go in as text"
 
 
-def test_passages_route_returns_the_article_in_reading_order(server: Server) -> None:
-    with server.api() as api:
-        detail = api.get(f"/v1/articles/{SEED_ARTICLE}").json()
-        r = api.get("/v1/passages", params={"article": SEED_ARTICLE})
+def test_passages_route_returns_the_article_in_reading_order(server: str) -> None:  # noqa: F811
+    with api(server) as c:
+        detail = c.get(f"/v1/articles/{SEED_ARTICLE}").json()
+        r = c.get("/v1/passages", params={"article": SEED_ARTICLE})
         assert r.status_code == 200, r.text
         body = r.json()
-        unknown = api.get("/v1/passages", params={"article": "no_such_article"})
-        missing = api.get("/v1/passages")
+        unknown = c.get("/v1/passages", params={"article": "no_such_article"})
+        missing = c.get("/v1/passages")
     assert body["article"] == {"id": SEED_ARTICLE, "title": "Liberation of Kherson"}
     passages = body["passages"]
     assert body["count"] == len(passages) == detail["passages"]

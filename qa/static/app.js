@@ -85,6 +85,7 @@
   // -- search -----------------------------------------------------------------------------------------
 
   let searchSeq = 0;
+  let indexId = null; // the index that gave the last answer
   let lastOpened = null; // the "read in context" link last followed, to return focus to it
 
   /** Offsets from the API count code points (Python); JavaScript strings count UTF-16 units. */
@@ -154,6 +155,10 @@
 
   function renderResults(data) {
     const n = data.results.length;
+    if (data.index && data.index.id !== indexId) { // a new index: articles read before may have changed
+      indexId = data.index.id;
+      articles.clear();
+    }
     ui.status.textContent = n + (n === 1 ? " passage" : " passages") + " · confidence " +
       Math.round(data.confidence * 100) + "% · " + fmt(data.took_ms, 0) + " ms";
     ui.notice.hidden = Boolean(data.answerable);
@@ -205,7 +210,7 @@
   function loadArticle(id) {
     if (!articles.has(id)) {
       const p = Promise.all([
-        api("GET", "/v1/articles/" + encodeURIComponent(id)),
+        api("GET", "/v1/articles/" + id.split("/").map(encodeURIComponent).join("/")), // nested ids keep their `/`
         api("GET", "/v1/passages?article=" + encodeURIComponent(id)),
       ]);
       p.catch(() => articles.delete(id)); // retry next time
