@@ -44,6 +44,7 @@ from qa.records import ArticleInfo
 from qa.reload import IndexWatchMiddleware, Reloader, admin
 from qa.retriever import Retriever
 from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
+from qa.batcher import query_embedder
 from qa.serving import RetrieverHolder, load_into
 from qa.settings import Settings
 from qa.web import page
@@ -218,6 +219,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.limiter = anyio.CapacityLimiter(app.state.settings.workers)
+        app.state.embedder = query_embedder(app.state.settings, app.state.embedder)  # micro-batching (qa.batcher)
         await anyio.to_thread.run_sync(load_into, holder, app.state.settings, app.state.embedder)
         app.state.reloader = Reloader(holder, app.state.settings, app.state.embedder)
         yield

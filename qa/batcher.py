@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from qa.embedder import Embedder, Progress
+from qa.settings import Settings
 
 
 class BatchingEmbedder:
@@ -111,3 +112,11 @@ class BatchingEmbedder:
             self.queries += len(live)
             for (_, f), v in zip(live, vecs):
                 f.set_result(v)
+
+
+def query_embedder(settings: Settings, embedder: Embedder | BatchingEmbedder | None) -> Any:
+    """The embedder a server should query with: batching when `settings.batch_queries`, else as given."""
+    if not settings.batch_queries or isinstance(embedder, BatchingEmbedder):
+        return embedder
+    base = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+    return BatchingEmbedder(base, window_ms=settings.batch_window_ms)

@@ -65,12 +65,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted (413 past).")
     request_timeout_s: float = Field(10.0, gt=0, description="Per-request time limit (503 past).")
     workers: int = Field(4, ge=1, le=64, description="Threads for encoding and search.")
-    max_queue: int = Field(
-        64, ge=0, le=10_000, description="Requests that may wait for a worker; past that, 503 `overloaded`."
+    batch_queries: bool = Field(
+        True, description="Encode queries arriving within `batch_window_ms` of each other in one batch."
     )
-    reload_check_s: float = Field(
-        5.0, ge=0, description="Check the index link for a new build at most this often, on requests (0 = off)."
-    )
+    batch_window_ms: float = Field(2.0, ge=0, le=100, description="How long a query waits for batch-mates.")
     max_queue: int = Field(
         64, ge=0, le=10_000, description="Requests that may wait for a worker; past that, 503 `overloaded`."
     )
