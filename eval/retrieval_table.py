@@ -21,9 +21,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.evaluation import encode_questions, load_questions, run_eval, split_questions  # noqa: E402
-from qa.evaluation import metrics as m  # noqa: E402
-from qa.settings import Settings  # noqa: E402
+from qa.evaluation import encode_questions, load_questions, run_eval, split_questions
+from qa.evaluation import metrics as m
+from qa.settings import Settings
 
 PLAIN = {"fusion": "rrf", "rrf_k": 60, "dense_weight": 1.0, "lexical_weight": 1.0, "article_weight": 0.0,
          "max_overlap": 1.0}

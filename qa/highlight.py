@@ -17,18 +17,18 @@ _ABBREV = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Lt|Col|Gen|Gov|Sgt|Capt|Maj|Jr|Sr
 _WORD = re.compile(r"\w+")
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\s+\d{{1,2}}\b", re.I)  # a day, not just a year
-_YEAR = re.compile(rf"\b(?:{_MONTHS})\b|\b(?:1[89]|20)\d\d\b", re.I)
-_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b", re.I)
+_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\s+\d{{1,2}}\b", re.IGNORECASE)  # a day, not just a year
+_YEAR = re.compile(rf"\b(?:{_MONTHS})\b|\b(?:1[89]|20)\d\d\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
 
 # what the question asks for → patterns a sentence answering it likely holds, with their share of the bonus
 _ASKS: tuple[tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], float], ...]], ...] = (
-    (re.compile(r"\bwhen\b|\bwhat (?:day|date|month|year|time)\b|\bwhich (?:day|date|month|year)\b", re.I),
+    (re.compile(r"\bwhen\b|\bwhat (?:day|date|month|year|time)\b|\bwhich (?:day|date|month|year)\b", re.IGNORECASE),
      ((_DATE, 1.0), (_YEAR, 0.5))),
     (re.compile(r"\bhow (?:many|much|far|long|big|large)\b|\bwhat (?:share|percentage|proportion|number)\b"
-                r"|\broughly\b|\bapproximately\b", re.I), ((_NUMBER, 1.0),)),
-    (re.compile(r"\bwho\b|\bwhose\b|\bwhich (?:person|official|minister|commander|general)\b", re.I),
+                r"|\broughly\b|\bapproximately\b", re.IGNORECASE), ((_NUMBER, 1.0),)),
+    (re.compile(r"\bwho\b|\bwhose\b|\bwhich (?:person|official|minister|commander|general)\b", re.IGNORECASE),
      ((_NAME, 1.0),)),
 )
 TYPE_BONUS = 2.0  # in units of the mean idf of the question's terms

@@ -31,7 +31,7 @@ class ArticleVectors:
             if c.section_path == () and c.ordinal == 0:
                 self.vectors[self.index[c.article_id]] = vectors[row]
                 has_lead[self.index[c.article_id]] = True
-        for a, i in self.index.items():
+        for i in self.index.values():
             if not has_lead[i]:
                 mean = vectors[self.row_article == i].mean(axis=0)
                 self.vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-9)

@@ -18,13 +18,14 @@ import numpy as np
 
 from qa import index as ix
 from qa.build import chunker_settings, model_settings
+from qa.calibration import confidence as calibrated
+from qa.calibration import features as answer_features
 from qa.embedder import Embedder
 from qa.errors import InvalidRequest, NotFound
-from qa.calibration import confidence as calibrated, features as answer_features
 from qa.fusion import rrf, weighted
 from qa.highlight import best_sentence
-from qa.ranking import ArticleVectors, article_prior, collapse_overlaps
 from qa.lexical import LexicalIndex
+from qa.ranking import ArticleVectors, article_prior, collapse_overlaps
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.settings import Settings, get_settings
 from qa.tokens import count_tokens
