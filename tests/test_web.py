@@ -217,6 +217,7 @@ def test_open_the_passage_in_context(tab: Tab) -> None:
     assert in_viewport(page, ".passage.target")
     target = page.locator(".passage.target")
     assert target.count() == 1 and "30,000" in target.locator("mark.best").inner_text()
+    assert target.locator(".target-label").inner_text().endswith("Withdrawal and liberation › Russian withdrawal efforts")
     assert page.evaluate("document.activeElement.classList.contains('target')")
     heading_before_target = page.evaluate(
         f"""document.getElementById('{ANCHOR}').compareDocumentPosition(document.querySelector('.passage.target'))

@@ -247,8 +247,9 @@
     }
     return list.map((p, i) => {
       if (!isTarget(p, target)) return el("p", { class: "passage", "data-start": p.source.start }, text[i]);
+      const where = p.section.path.length ? p.section.path.join(" › ") : "Introduction";
       const node = el("p", { class: "passage target", "data-start": p.source.start, tabindex: "-1" },
-        el("span", { class: "visually-hidden", text: "The passage you opened: " }));
+        el("span", { class: "target-label", text: "The passage you opened · " + where }));
       return markedText(node, p.text, target.hl);
     });
   }
