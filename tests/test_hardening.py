@@ -130,6 +130,26 @@ def test_broken_new_version_is_refused_and_the_old_keeps_serving(live) -> None: 
     assert c.get("/readyz").status_code == 200 and index_id(c) == old
 
 
+def test_server_started_before_the_first_build_becomes_ready_by_itself(
+    tmp_path: Path,
+    settings_factory,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    index_dir = tmp_path / "index" / "later"
+    settings = settings_factory(index=index_dir, reload_check_s=0.2)
+    with TestClient(create_app(settings, embedder=embedder), raise_server_exceptions=False) as c:
+        assert_error(c.get("/readyz"), 503, "not_ready")
+        assert_error(c.post("/v1/search", json={"query": QUESTION}), 503, "not_ready")
+        assert_error(c.post("/v1/admin/reload"), 409, "reload_refused")
+        build(settings, SEEDS, index_dir, embedder=embedder)
+        deadline = time.monotonic() + 60
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the first build was never picked up"
+            time.sleep(0.1)
+        r = c.post("/v1/search", json={"query": QUESTION, "k": 1})
+        assert r.status_code == 200 and r.json()["results"][0]["article"]["id"] == SEED_ARTICLE
+
+
 def test_reload_needs_the_api_key_when_one_is_set(live) -> None:  # type: ignore[no-untyped-def]
     c = live(api_key="s3cret")
     assert_error(c.post("/v1/admin/reload"), 401, "unauthorized")

@@ -234,5 +234,5 @@ def test_hammered_while_the_index_is_rebuilt_and_swapped_twice(live: Live, embed
     assert failures == [], f"{len(failures)} failed of {len(seen) + len(failures)}: {failures[:5]}"
     assert {version_a.id, version_b.id, version_c.id} <= set(ids)
     assert ids.index(version_c.id) > ids.index(version_b.id) > 0  # A first, then B, then C
-    assert len(seen) >= 100
+    assert len(seen) >= 3 * CLIENTS  # a count, not a speed: CI machines may be busy
     assert version_a.articles & version_b.articles and not (version_c.articles & version_a.articles)
