@@ -102,10 +102,11 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     before_folder = ix.resolve(index_dir)
     before_answers = answers(Retriever.load(index_dir, settings, embedder=embedder))
 
-    for f in smallest_frontlines(30):  # ~150 passages: several seconds of embedding
+    for f in smallest_frontlines(10):
         shutil.copy(f, seeds / f.name)
     first = qa_build(seeds, index_dir, tmp_path / "cache")
     wait_for_line(first, "embedding")  # the build holds the lock and is embedding
+    first.send_signal(signal.SIGSTOP)  # frozen midway, so "midway" holds however fast this machine is
 
     second = subprocess.run(
         [
@@ -127,8 +128,8 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     assert "another build of" in second.stderr and "is running" in second.stderr
     assert "Traceback" not in second.stderr + second.stdout
 
-    assert first.poll() is None, "the first build ended before it could be killed; give it more to embed"
-    first.send_signal(signal.SIGKILL)
+    assert first.poll() is None
+    first.send_signal(signal.SIGKILL)  # kill -9 (a stopped process dies of SIGKILL at once)
     assert first.wait(30) == -signal.SIGKILL
 
     # the old version is untouched, still named by the link, and answers exactly as before
@@ -140,9 +141,9 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     shutil.copytree(before_folder, leftover)
     (leftover / "chunks.jsonl").write_text("{half")
     report = build(settings, seeds, index_dir, embedder=embedder)  # the lock died with the killed build
-    assert report.articles == 31 and report.added and not report.up_to_date
+    assert report.articles == 11 and report.added and not report.up_to_date
     r = Retriever.load(index_dir, settings, embedder=embedder)
-    assert len(r.articles) == 31 and ix.resolve(index_dir) != before_folder
+    assert len(r.articles) == 11 and ix.resolve(index_dir) != before_folder
     assert not list(index_dir.parent.glob(".kb.*.tmp")), "an interrupted build's folder was left behind"
     assert not list(index_dir.parent.glob(".kb.link.*"))
 
