@@ -65,6 +65,12 @@ def chunker_settings(settings: Settings) -> dict[str, int]:
     }
 
 
+def vector_family(backend: str) -> str:
+    """Backends whose vectors are interchangeable: PyTorch and ONNX fp32 agree to ~1e-6 (same eval to 0.001),
+    so switching between them reuses every vector; dynamic int8 differs (cosine ≈ 0.98) and re-embeds all."""
+    return "int8" if backend.endswith("int8") else "fp32"
+
+
 def model_settings(settings: Settings) -> dict[str, object]:
     return {"name": MODEL_NAME, "weights_hash": weights_hash(), "dim": DIM}
 
@@ -125,6 +131,10 @@ def build(
                 ix.check_compatible(old_manifest, expected)
             except QAError:
                 reusable = False
+        if old_manifest is not None and vector_family(old_manifest.model.get("backend", "torch")) != vector_family(
+            settings.backend
+        ):  # int8 vectors are not the fp32 ones (cosine ≈ 0.98): never mix them in one index
+            reusable, vector_cache = False, {}
         if not reusable:
             old_chunks = {}
             if old_manifest is None or old_manifest.model.get("weights_hash") != weights_hash():

@@ -34,3 +34,27 @@ def test_onnx_fp32_and_int8_match_torch_and_are_cached(embedder, tmp_path) -> No
     # but the same batch gives the same vector
     np.testing.assert_allclose(again.encode(TEXTS[:1]), one, atol=1e-6)
     assert float(one[0] @ int8[0]) > 0.99
+
+
+def test_switching_backend_reuses_fp32_vectors_and_reembeds_for_int8(  # type: ignore[no-untyped-def]
+    embedder, settings_factory, tmp_path
+) -> None:
+    import shutil
+
+    from qa.build import build
+    from qa.index import read_manifest, resolve
+
+    from tests.conftest import SEEDS
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    index_dir = tmp_path / "idx"
+    first = build(settings_factory(index=index_dir, backend="torch"), seeds, index_dir, embedder=embedder)
+    assert first.embedded == first.chunks > 0
+    # ONNX fp32 vectors equal the PyTorch ones: nothing to redo
+    fp32 = build(settings_factory(index=index_dir, backend="onnx", cache_dir=tmp_path / "c"), seeds, index_dir)
+    assert fp32.up_to_date and fp32.embedded == 0
+    # int8 vectors differ: every passage is embedded again, and the manifest says which backend made them
+    int8 = build(settings_factory(index=index_dir, backend="onnx-int8", cache_dir=tmp_path / "c"), seeds, index_dir)
+    assert not int8.up_to_date and int8.embedded == first.chunks
+    assert read_manifest(resolve(index_dir)).model["backend"] == "onnx-int8"
