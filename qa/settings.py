@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store backend.")
     milvus_uri: str = Field("index/milvus.db", description="Milvus Lite file or http(s):// server URI.")
     milvus_token: str | None = Field(None, description="Milvus credentials (`user:password` or API key), if any.")
+    milvus_fusion: Literal["milvus", "qa"] = Field(
+        "milvus", description="Hybrid on Milvus: RRF inside Milvus (hybrid_search), or its two lists fused by qa."
+    )
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="FAISS index type; auto = flat below `hnsw_threshold` vectors."
     )

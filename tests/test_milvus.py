@@ -163,3 +163,19 @@ def test_incremental_builds_upsert_and_delete_in_the_collection_not_being_served
     finally:
         for r in (r1, r2, r3):
             r.close()
+
+
+def test_milvus_lists_fused_by_qa_rank_like_faiss(both, milvus_seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.retriever import Retriever
+
+    faiss, _ = both
+    settings = settings_factory(index=milvus_seed_index, milvus_fusion="qa")
+    r = Retriever.load(milvus_seed_index, settings, embedder=embedder)
+    try:
+        assert r.store.native_hybrid is False
+        for question in QUESTIONS:
+            a = faiss.search(question, k=5, mode="hybrid")
+            b = r.search(question, k=5, mode="hybrid")
+            assert "lexical" in b.timings and [h.chunk.id for h in a.hits] == [h.chunk.id for h in b.hits]
+    finally:
+        r.close()

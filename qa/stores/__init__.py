@@ -23,5 +23,7 @@ def open_store(manifest: Any, settings: Any, chunks: Sequence[Any]) -> Any:
         from qa.stores.milvus_store import MilvusStore
 
         uri = settings.milvus_uri if "milvus_uri" in settings.model_fields_set else None
-        return MilvusStore.open(manifest.store, chunks, uri=uri, token=getattr(settings, "milvus_token", None))
+        store = MilvusStore.open(manifest.store, chunks, uri=uri, token=getattr(settings, "milvus_token", None))
+        store.native_hybrid = getattr(settings, "milvus_fusion", "milvus") == "milvus"
+        return store
     raise IndexCorrupt(f"unknown vector store {kind!r} in the index manifest: run `qa build`")
