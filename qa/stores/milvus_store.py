@@ -254,8 +254,7 @@ def build(
             client.upsert(target, rows[i : i + BATCH])
             if progress:
                 progress(min(i + BATCH, len(rows)), len(rows), time.perf_counter() - t0)
-        if is_server(uri):
-            client.flush(target)
+        client.flush(target)  # seal the writes into segments (Lite searches an unsealed memtable row by row)
         n = _count(client, target)
         if n != len(want):
             raise MilvusError(f"collection {target} holds {n} passages after the build, expected {len(want)}")
