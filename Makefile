@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test eval eval-frontlines bench lint clean
+.PHONY: help install build serve test eval eval-frontlines bench bench-milvus lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,11 @@ eval-frontlines: $(STAMP) ## the same eval with the 191 frontlines articles as d
 
 bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(BIN)/python bench/run.py
+	$(MAKE) --no-print-directory bench-milvus
+
+bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes bench/results/milvus.json)
+	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
+	$(BIN)/python bench/milvus_bench.py --index index/frontlines
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/python -m ruff check qa tests bench
