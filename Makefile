@@ -46,7 +46,8 @@ bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes b
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
 	$(BIN)/python bench/milvus_bench.py --index index/frontlines
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff and mypy (installs both into .venv on first use)
+	$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/pip install --quiet ruff mypy
 	$(BIN)/python -m ruff check qa tests bench
 	$(BIN)/python -m mypy qa
 
