@@ -371,7 +371,10 @@ def markdown(res: dict[str, Any]) -> str:
     L = [f"# qa benchmarks — {res['meta']['date']}", "",
          f"Machine: {res['meta']['cpus']} cores, {res['meta']['machine']}; load average at start "
          f"{res['meta']['loadavg_start']}, at end {res['meta'].get('loadavg_end')}. Command: `{res['meta']['command']}`.",
-         "Medians of several runs; wall times include process start and model load.", ""]
+         "Medians of several runs; wall times include process start and model load."]
+    if res["meta"].get("updated"):
+        L.append(f"Sections re-run: {res['meta']['updated']}.")
+    L.append("")
     if "build" in res:
         L += ["## Build (plain SentenceTransformer.encode vs `qa build`)", "",
               "| corpus | passages | plain encode s (p/s) | qa build s (p/s) | speed-up wall | speed-up CPU | build peak RSS MB |",
@@ -426,6 +429,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None, help="repeats of each build (default 3, quick 1)")
     ap.add_argument("--scale", default=None, help="comma-separated vector counts (default 100000,1000000)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--merge", action="store_true", help="update only the sections run in the existing latest.json")
     a = ap.parse_args()
     only = set(a.only.split(","))
     runs = a.runs or (1 if a.quick else 3)
@@ -446,7 +450,7 @@ def main() -> None:
             res["incremental"] = bench_incremental(work, cache, front, max(1, runs))
         if only & {"query", "http"}:
             idx = work / "idx-query"
-            qa_build(front, idx, "torch", cache, force=True)
+            qa_build(front, idx, PIPELINE_BACKEND, cache, force=True)  # vectors = the torch ones
             if "query" in only:
                 res["query"] = bench_query(idx, cache, 100 if a.quick else 300, ["torch", PIPELINE_BACKEND])
             if "http" in only:
@@ -462,6 +466,10 @@ def main() -> None:
     res["meta"]["seconds"] = time.perf_counter() - t0
     res["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.merge and (a.out / "latest.json").exists():  # keep the sections this run did not redo
+        old = json.loads((a.out / "latest.json").read_text())
+        res = old | {k: v for k, v in res.items() if k != "meta"} | {"meta": old["meta"] | {
+            "updated": f"{res['meta']['date']}: {a.only} ({res['meta']['command']})"}}
     (a.out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
     (a.out / "latest.md").write_text(markdown(res) + "\n")
     print(f"wrote {a.out / 'latest.json'} and latest.md in {res['meta']['seconds']:.0f} s")

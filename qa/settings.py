@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(10.0, gt=0, description="Per-request time limit (503 past).")
     workers: int = Field(4, ge=1, le=64, description="Threads for encoding and search.")
     batch_queries: bool = Field(
-        True, description="Encode queries arriving within `batch_window_ms` of each other in one batch."
+        False,
+        description="Encode queries arriving within `batch_window_ms` of each other in one batch (off: slower "
+        "than concurrent ONNX Runtime calls in bench/, see README Performance).",
     )
     batch_window_ms: float = Field(2.0, ge=0, le=100, description="How long a query waits for batch-mates.")
     max_queue: int = Field(
