@@ -179,3 +179,11 @@ def test_milvus_lists_fused_by_qa_rank_like_faiss(both, milvus_seed_index: Path,
             assert "lexical" in b.timings and [h.chunk.id for h in a.hits] == [h.chunk.id for h in b.hits]
     finally:
         r.close()
+
+
+def test_highlight_idf_matches_bm25s(both) -> None:  # type: ignore[no-untyped-def]
+    faiss, milvus = both
+    a, b = faiss.lexical.idf(), milvus.lexical.idf()
+    common = set(a) & set(b)
+    assert len(common) >= 0.95 * len(a)
+    assert max(abs(a[t] - b[t]) for t in common) < 1e-6

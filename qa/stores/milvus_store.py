@@ -290,6 +290,7 @@ class MilvusStore:
         self.row_of = {pid: i for i, pid in enumerate(ids)}
         self.article_of_row = list(article_ids)
         self.size = len(ids)
+        self.chunks: Sequence[Any] = ()  # set by `open`: the records, for the highlight idf
 
     @classmethod
     def open(cls, store: dict[str, Any], chunks: Sequence[Any], uri: str | None = None,
@@ -307,7 +308,9 @@ class MilvusStore:
         except BaseException:
             client.close()
             raise
-        return cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
+        store = cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
+        store.chunks = chunks
+        return store
 
     def close(self) -> None:
         self.client.close()
@@ -445,3 +448,14 @@ class MilvusLexical:
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.store.lexical(query, k, allowed)
+
+    def idf(self) -> dict[str, float]:
+        """BM25 idf of every stemmed term, as `LexicalIndex.idf` (weights highlights), from the records."""
+        from collections import Counter
+
+        from qa.build import lexical_text
+
+        texts = analyse([lexical_text(c) for c in self.store.chunks])
+        df = Counter(t for text in texts for t in set(text.split()))
+        n = float(len(texts))
+        return {t: float(np.log1p((n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
