@@ -1,7 +1,11 @@
 """Answerability: a logistic model over a few retrieval scores, giving `confidence` in [0, 1].
 
-The parameters (feature names, coefficients, intercept, threshold) live in the index manifest under
-`retrieval.calibration`, so they travel with the index; `qa tune` refits them from an eval set.
+Each mode has its own model over the scores that mode has (`MODE_FEATURES`): hybrid sees the dense and the
+BM25 scores, dense only the dense ones, lexical only the BM25 ones. The parameters (feature names,
+coefficients, intercept, threshold) live in the index manifest under `retrieval.calibrations.<mode>`, so
+they travel with the index; `qa tune` refits them from an eval set. Manifests written before per-mode
+calibration carry one model under `retrieval.calibration` + `retrieval.threshold`; `for_mode` reads
+that as the hybrid model.
 """
 
 from __future__ import annotations
@@ -12,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("top_dense", "gap_dense", "top_lexical", "top_article", "top_fused")
+FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused")
+MODE_FEATURES: dict[str, tuple[str, ...]] = {
+    "hybrid": ("top_dense", "gap_dense", "top_lexical"),
+    "dense": ("top_dense", "gap_dense"),
+    "lexical": ("top_lexical", "gap_lexical"),
+}
 
 
 def features(
@@ -26,14 +35,31 @@ def features(
     `dense` and `lexical` are (scores, rows) best first. BM25 scores are squashed with log1p so the
     feature does not grow without bound on long keyword queries.
     """
-    d, lx = dense[0], lexical[0]
+    d = dense[0]
+    lx = [math.log1p(max(float(v), 0.0)) for v in lexical[0][:2]]
     return {
         "top_dense": float(d[0]) if len(d) else 0.0,
         "gap_dense": float(d[0] - d[1]) if len(d) > 1 else 0.0,
-        "top_lexical": math.log1p(max(float(lx[0]), 0.0)) if len(lx) else 0.0,
+        "top_lexical": lx[0] if lx else 0.0,
+        "gap_lexical": lx[0] - lx[1] if len(lx) > 1 else 0.0,
         "top_article": float(article_score),
         "top_fused": float(fused_top),
     }
+
+
+def for_mode(retrieval: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The calibration (features, coef, intercept, threshold) for `mode` from a manifest's `retrieval`.
+
+    Per-mode models live under `calibrations`; a legacy single model (`calibration` + `threshold`) is the
+    hybrid one. A mode with neither gets a model that never marks anything answerable (confidence 0.5,
+    threshold above 1), rather than borrowing another mode's features.
+    """
+    per_mode = retrieval.get("calibrations")
+    if isinstance(per_mode, Mapping) and isinstance(per_mode.get(mode), Mapping):
+        return dict(per_mode[mode])
+    if mode == "hybrid" and isinstance(retrieval.get("calibration"), Mapping):
+        return dict(retrieval["calibration"]) | {"threshold": float(retrieval.get("threshold", 0.5))}
+    return {"features": [], "coef": [], "intercept": 0.0, "threshold": 1.01}
 
 
 def confidence(calibration: Mapping[str, Any], feats: Mapping[str, float]) -> float:

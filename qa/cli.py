@@ -163,7 +163,8 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
     path = write(out or settings.retrieval_file, result.to_json(str(questions_file), [str(d) for d in dirs]))
     click.echo(f"tuned on the tune split of {questions_file} ({len(questions)} questions) over {', '.join(map(str, dirs))}")
     click.echo(f"chosen: {result.config}")
-    click.echo(f"calibration: {result.calibration} threshold {result.threshold:.4f} (fit {result.fit})")
+    for mode, calibration in result.calibrations.items():
+        click.echo(f"calibration {mode}: {calibration} (fit {result.fit.get(mode)})")
     click.echo(f"wrote {path}; run `qa build` to copy it into an index")
 
 

@@ -20,6 +20,7 @@ from qa import index as ix
 from qa.build import chunker_settings, model_settings
 from qa.calibration import confidence as calibrated
 from qa.calibration import features as answer_features
+from qa.calibration import for_mode as calibration_for
 from qa.embedder import Embedder
 from qa.errors import InvalidRequest, NotFound
 from qa.fusion import rrf, weighted
@@ -44,12 +45,14 @@ DEFAULT_RETRIEVAL: dict[str, Any] = {
     "candidates": 50,  # from each retriever, before fusion
     "article_weight": 0.0,  # article prior (qa/ranking.py); tried, did not help, off
     "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
-    "calibration": {
-        "features": ["top_dense", "gap_dense", "top_lexical"],
-        "coef": [6.25201, 3.1035, 3.00753],
-        "intercept": -5.78676,
+    "calibrations": {  # per mode, each over the scores that mode has (qa/calibration.py)
+        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.25201, 3.1035, 3.00753],
+                   "intercept": -5.78676, "threshold": 0.6173},
+        "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.85476, 4.95922], "intercept": -3.15225,
+                  "threshold": 0.7608},
+        "lexical": {"features": ["top_lexical", "gap_lexical"], "coef": [3.78088, 0.71164], "intercept": -3.26083,
+                    "threshold": 0.638},
     },
-    "threshold": 0.6173,
 }
 
 
@@ -80,6 +83,10 @@ class Retriever:
         self.lexical = lexical
         self.embedder = embedder
         self.config = DEFAULT_RETRIEVAL | manifest.retrieval
+        if "calibrations" not in manifest.retrieval and "calibration" in manifest.retrieval:
+            # a manifest from before per-mode calibration: its single model is the hybrid one
+            hybrid = calibration_for(manifest.retrieval, "hybrid")
+            self.config["calibrations"] = DEFAULT_RETRIEVAL["calibrations"] | {"hybrid": hybrid}
         self._rows_by_article: dict[str, np.ndarray] = {}
         for i, c in enumerate(chunks):
             self._rows_by_article.setdefault(c.article_id, [])  # type: ignore[arg-type]
@@ -198,13 +205,14 @@ class Retriever:
             for r, (row, score) in enumerate(ranked[:k], 1)
         ]
         feats = answer_features(dense, lexical, top_article, ranked[0][1] if ranked and mode == "hybrid" else 0.0)
-        confidence = calibrated(self.config["calibration"], feats)
+        calibration = calibration_for(self.config, mode)
+        confidence = calibrated(calibration, feats)
         timings["fuse"] = _ms(t)
         return SearchResult(
             query=query,
             mode=mode,
             hits=hits,
-            answerable=bool(hits) and confidence >= float(self.config["threshold"]),
+            answerable=bool(hits) and confidence >= float(calibration["threshold"]),
             confidence=confidence,
             took_ms=_ms(t0),
             timings=timings,

@@ -8,9 +8,10 @@ Steps:
 1. Grid search over fusion (RRF k and dense weight, or weighted alpha), the article prior weight and the
    overlap collapse; objective = mean of section recall@1, @3, @5 and answer-in-passage@5 in hybrid mode,
    averaged over the given indexes (e.g. the seed alone and seed + distractors).
-2. With the chosen settings, a logistic regression over answerability features (qa/calibration.py) is
-   fitted on the first index's tuning questions (label: the question is answerable), and the
-   `answerable` threshold is the lowest confidence whose precision reaches `--precision`.
+2. With the chosen settings, one logistic regression per mode (hybrid, dense, lexical) over the
+   answerability features that mode has (`MODE_FEATURES` in qa/calibration.py) is fitted on the first
+   index's tuning questions (label: the question is answerable), and each mode's `answerable` threshold
+   is the lowest confidence whose precision reaches `--precision`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from qa.calibration import FEATURES, auroc, fit_logistic, threshold_for_precision
+from qa.calibration import FEATURES, MODE_FEATURES, auroc, fit_logistic, threshold_for_precision
 
 OBJECTIVE = ("section_recall@1", "section_recall@3", "section_recall@5", "answer_in_passage@5")
-# Fewer features generalise better here: with the article and fused scores added, the fit on the tuning
-# half gained and the held-out AUROC dropped (README "Retrieval quality").
-CALIBRATION_FEATURES = ("top_dense", "gap_dense", "top_lexical")
-assert set(CALIBRATION_FEATURES) <= set(FEATURES)
+# Fewer features generalise better here: with the article and fused scores added, the hybrid fit on the
+# tuning half gained and the held-out AUROC dropped (README "Retrieval quality").
+CALIBRATION_MODES = ("hybrid", "dense", "lexical")
+assert all(set(MODE_FEATURES[m]) <= set(FEATURES) for m in CALIBRATION_MODES)
 
 
 def grid() -> Iterator[dict[str, Any]]:
@@ -50,15 +51,13 @@ class TuneResult:
     config: dict[str, Any]
     objective: float
     per_index: dict[str, dict[str, float | None]]
-    calibration: dict[str, Any]
-    threshold: float
-    fit: dict[str, float] = field(default_factory=dict)
+    calibrations: dict[str, dict[str, Any]]  # mode → features, coef, intercept, threshold
+    fit: dict[str, dict[str, float]] = field(default_factory=dict)  # mode → AUROC, precision, recall
     tried: int = 0
 
     def to_json(self, questions_file: str, indexes: Sequence[str]) -> dict[str, Any]:
         return self.config | {
-            "calibration": self.calibration,
-            "threshold": round(self.threshold, 4),
+            "calibrations": self.calibrations,
             "tuned": {
                 "questions": questions_file,
                 "split": "tune",
@@ -102,27 +101,42 @@ def tune(
     for r, b in zip(retrievers, base):
         r.config = b | chosen
 
-    first, v0 = retrievers[0], vectors[0]
+    calibrations: dict[str, dict[str, Any]] = {}
+    fits: dict[str, dict[str, float]] = {}
+    for mode in CALIBRATION_MODES:
+        calibrations[mode], fits[mode] = calibrate(retrievers[0], questions, mode, vectors[0], precision)
+    return TuneResult(chosen, score, _rounded(per_index), calibrations, fits, tried)
+
+
+def calibrate(
+    retriever: Any, questions: Sequence[Any], mode: str, vectors: dict[str, np.ndarray], precision: float = 0.9
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Fit `mode`'s logistic over its own features (MODE_FEATURES) and its precision-targeted threshold.
+
+    Returns the calibration as stored in the manifest and how it does on `questions` themselves.
+    """
+    names = MODE_FEATURES[mode]
     x, y = [], []
     for q in questions:
-        res = first.search(q.question, k=10, mode="hybrid", query_vector=v0[q.id])
-        x.append([res.features.get(f, 0.0) for f in CALIBRATION_FEATURES])
+        res = retriever.search(q.question, k=10, mode=mode, query_vector=vectors.get(q.id))
+        x.append([res.features.get(f, 0.0) for f in names])
         y.append(1 if q.answerable else 0)
-    xa, ya = np.asarray(x), np.asarray(y)
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y)
     coef, intercept = fit_logistic(xa, ya, l2=1.0)
+    coef, intercept = np.round(coef, 5), round(intercept, 5)
     p = 1.0 / (1.0 + np.exp(-(xa @ coef + intercept)))
-    threshold = threshold_for_precision(p, ya, precision)
-    calibration = {"features": list(CALIBRATION_FEATURES), "coef": [round(float(c), 5) for c in coef],
-                   "intercept": round(intercept, 5)}
-    chosen_ans = p >= threshold
+    threshold = round(threshold_for_precision(p, ya, precision), 4)
+    chosen = p >= threshold
+    calibration = {"features": list(names), "coef": [float(c) for c in coef], "intercept": intercept,
+                   "threshold": threshold}
     fit = {
         "auroc": round(auroc(p, ya), 4),
-        "precision": round(float(ya[chosen_ans].mean()) if chosen_ans.any() else 0.0, 4),
-        "recall": round(float(chosen_ans[ya == 1].mean()), 4),
+        "precision": round(float(ya[chosen].mean()) if chosen.any() else 0.0, 4),
+        "recall": round(float(chosen[ya == 1].mean()), 4),
         "target_precision": precision,
         "questions": len(ya),
     }
-    return TuneResult(chosen, score, _rounded(per_index), calibration, threshold, fit, tried)
+    return calibration, fit
 
 
 def _rounded(per: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float | None]]:

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.calibration import auroc, confidence, features, fit_logistic, threshold_for_precision
+from qa.calibration import (
+    MODE_FEATURES,
+    auroc,
+    confidence,
+    features,
+    fit_logistic,
+    for_mode,
+    threshold_for_precision,
+)
 from qa.fusion import minmax, rrf, weighted
 from qa.highlight import best_sentence, sentence_spans
 from qa.ranking import ArticleVectors, article_prior, collapse_overlaps, overlap
@@ -130,7 +138,8 @@ def test_confidence_is_a_logistic_over_named_features() -> None:
     assert confidence(cal, {"top_dense": 9e9}) == 1.0
     f = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.array([np.e - 1]), np.array([1])), 0.3, 0.05)
     assert f == pytest.approx(
-        {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "top_article": 0.3, "top_fused": 0.05}
+        {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "gap_lexical": 0.0, "top_article": 0.3,
+         "top_fused": 0.05}
     )
     assert features((np.zeros(0), np.zeros(0, np.int64)), (np.zeros(0), np.zeros(0, np.int64)))["top_dense"] == 0
 
@@ -170,30 +179,59 @@ def test_tuned_settings_travel_in_the_manifest(tmp_path: Path, settings_factory,
     from qa.retriever import Retriever
     from tests.conftest import SEEDS
 
-    tuned = json.loads(TUNED.read_text()) | {"threshold": 0.123}
+    tuned = json.loads(TUNED.read_text())
+    tuned["calibrations"]["hybrid"]["threshold"] = 0.123
     custom = tmp_path / "retrieval.json"
     custom.write_text(json.dumps(tuned))
     index_dir = tmp_path / "idx"
     settings = settings_factory(index=index_dir, retrieval_file=custom)
     build(settings, SEEDS, index_dir, embedder=embedder)
     manifest = ix.read_manifest(ix.resolve(index_dir))
-    assert manifest.retrieval["threshold"] == 0.123 and "tuned" not in manifest.retrieval
+    assert manifest.retrieval["calibrations"]["hybrid"]["threshold"] == 0.123 and "tuned" not in manifest.retrieval
     r = Retriever.load(index_dir, settings, embedder=embedder)
-    assert r.config["calibration"] == tuned["calibration"] and r.config["threshold"] == 0.123
+    assert r.config["calibrations"] == tuned["calibrations"]
+    # each mode scores with its own model from the manifest, over its own features
+    for mode in ("hybrid", "dense", "lexical"):
+        cal = tuned["calibrations"][mode]
+        assert cal["features"] == list(MODE_FEATURES[mode])
+        res = r.search("How many soldiers did Russia say it withdrew across the Dnipro?", mode=mode)
+        assert res.confidence == pytest.approx(confidence(cal, res.features))
+        assert res.answerable == (res.confidence >= cal["threshold"])
     # a changed file alone makes the next build write a new manifest (vectors reused)
-    custom.write_text(json.dumps(tuned | {"threshold": 0.456}))
+    tuned["calibrations"]["dense"]["threshold"] = 0.456
+    custom.write_text(json.dumps(tuned))
     report = build(settings, SEEDS, index_dir, embedder=embedder)
     assert not report.up_to_date and report.embedded == 0
-    assert ix.read_manifest(ix.resolve(index_dir)).retrieval["threshold"] == 0.456
+    assert ix.read_manifest(ix.resolve(index_dir)).retrieval["calibrations"]["dense"]["threshold"] == 0.456
 
-    # confidence rises with the top dense score, all else equal
-    cal = r.config["calibration"]
-    feats = {"top_dense": 0.3, "gap_dense": 0.05, "top_lexical": 2.0}
-    levels = [confidence(cal, feats | {"top_dense": s}) for s in (0.2, 0.4, 0.6, 0.8)]
+
+def test_legacy_single_calibration_is_the_hybrid_one() -> None:
+    """Manifests from before per-mode calibration: their one model is hybrid's; no mode borrows another's."""
+    legacy = {"calibration": {"features": ["top_dense"], "coef": [2.0], "intercept": -1.0}, "threshold": 0.7}
+    assert for_mode(legacy, "hybrid") == legacy["calibration"] | {"threshold": 0.7}
+    assert for_mode(legacy, "dense")["threshold"] > 1.0  # never answerable rather than miscalibrated
+    per_mode = {"calibrations": {"dense": {"features": [], "coef": [], "intercept": 0.0, "threshold": 0.2}}}
+    assert for_mode(per_mode | legacy, "dense")["threshold"] == 0.2
+
+
+ANSWERABLE = "How many soldiers did Russia say it withdrew across the Dnipro?"
+OFF_TOPIC = "Who won the 2018 FIFA World Cup?"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_each_mode_flags_answerable_and_off_topic(mode: str, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The shipped per-mode calibration on the real seed index: a clear question is answerable, an
+    off-topic one is not, and confidence rises with the mode's top score, all else equal."""
+    from qa.retriever import Retriever
+
+    r = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
+    on, off = r.search(ANSWERABLE, k=5, mode=mode), r.search(OFF_TOPIC, k=5, mode=mode)
+    assert on.answerable and not off.answerable
+    assert on.confidence > off.confidence
+    cal = for_mode(r.config, mode)
+    top = "top_lexical" if mode == "lexical" else "top_dense"
+    levels = [confidence(cal, on.features | {top: v}) for v in np.linspace(0.0, 3.0 if mode == "lexical" else 1.0, 6)]
     assert levels == sorted(levels) and levels[-1] > levels[0]
-    res = r.search("How many soldiers did Russia say it withdrew across the Dnipro?")
-    assert res.confidence == pytest.approx(confidence(cal, res.features))
-    assert res.answerable == (res.confidence >= 0.123)
 
 
 def test_kherson_withdrawal_ranks_first_in_hybrid_with_its_sentence(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]

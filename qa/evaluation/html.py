@@ -176,13 +176,15 @@ def _confidence_chart(report: EvalReport) -> str:
         x = left + span * i / 10
         out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{h - 24}' stroke='#eceef2'/>")
         out.append(f"<text x='{x:.1f}' y='{h - 8}' text-anchor='middle'>{i / 10:.1f}</text>")
-    threshold = report.retrieval.get("threshold")
-    if isinstance(threshold, (int, float)):
-        x = left + span * float(threshold)
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{h - 24}' stroke='#1d2330' stroke-dasharray='4 3'>"
-                   f"<title>threshold {threshold}</title></line>")
+    from qa.calibration import for_mode
+
     for mi, mode in enumerate(modes):
         y0 = mi * row_h
+        threshold = for_mode(report.retrieval, mode).get("threshold")  # each mode has its own
+        if isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0:
+            x = left + span * float(threshold)
+            out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y0 + 2}' y2='{y0 + row_h - 2}' stroke='#1d2330' "
+                       f"stroke-dasharray='4 3'><title>{_e(mode)} threshold {threshold}</title></line>")
         out.append(f"<text x='{left - 10}' y='{y0 + row_h / 2 + 4:.1f}' text-anchor='end'>{_e(mode)}</text>")
         for j, r in enumerate(report.modes[mode].questions):
             ok = answerable.get(r.id, False)
