@@ -187,3 +187,19 @@ def test_highlight_idf_matches_bm25s(both) -> None:  # type: ignore[no-untyped-d
     common = set(a) & set(b)
     assert len(common) >= 0.95 * len(a)
     assert max(abs(a[t] - b[t]) for t in common) < 1e-6
+
+
+def test_unreachable_milvus_is_a_503_naming_the_uri(tmp_path: Path, milvus_seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from qa import index as ix
+    from qa.retriever import Retriever
+
+    copy = tmp_path / "seed"
+    shutil.copytree(ix.resolve(milvus_seed_index), copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["store"]["uri"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(QAError) as err:
+        Retriever.load(copy, settings_factory(index=copy), embedder=embedder)
+    assert err.value.status == 503 and err.value.code == "store_unavailable" and "127.0.0.1:9" in err.value.message
