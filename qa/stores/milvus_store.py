@@ -224,23 +224,24 @@ def build(
             client.load_collection(target)
         have = _existing(client, target)
         bm25 = analyse(lexical_texts)
-        rows: list[dict[str, Any]] = []
+        todo: list[tuple[int, str]] = []  # (position, content hash) of passages to upsert
         want: set[str] = set()
-        for c, v, b in zip(chunks, vectors, bm25):
+        for i, (c, v, b) in enumerate(zip(chunks, vectors, bm25)):
             h = hashlib.sha1(
                 json.dumps([c.article_id, c.section_path, c.anchor, c.file, c.start, c.end, c.text, b]).encode()
                 + np.asarray(v, dtype=np.float32).tobytes()
             ).hexdigest()[:32]
             want.add(c.id)
-            if have.get(c.id, ("", ""))[0] == h:
-                continue
-            rows.append(
-                {
-                    "pid": c.id, "article_id": c.article_id, "section": json.dumps(list(c.section_path)),
-                    "anchor": c.anchor, "file": c.file, "start": int(c.start), "end": int(c.end), "h": h,
-                    "text": _clip(c.text), "bm25_text": _clip(b), "dense": np.asarray(v, np.float32).tolist(),
-                }
-            )
+            if have.get(c.id, ("", ""))[0] != h:
+                todo.append((i, h))
+
+        def row(i: int, h: str) -> dict[str, Any]:  # made per batch: millions of rows never sit in memory
+            c = chunks[i]
+            return {
+                "pid": c.id, "article_id": c.article_id, "section": json.dumps(list(c.section_path)),
+                "anchor": c.anchor, "file": c.file, "start": int(c.start), "end": int(c.end), "h": h,
+                "text": _clip(c.text), "bm25_text": _clip(bm25[i]), "dense": np.asarray(vectors[i], np.float32).tolist(),
+            }
         stale = set(have) - want
         # removed articles go by a filter expression, other stale passages (edited text) by id
         gone = {have[p][1] for p in stale} & set(removed_articles)
@@ -250,10 +251,10 @@ def build(
         for i in range(0, len(rest), BATCH):
             client.delete(target, ids=rest[i : i + BATCH])
         deleted = len(stale)
-        for i in range(0, len(rows), BATCH):
-            client.upsert(target, rows[i : i + BATCH])
+        for i in range(0, len(todo), BATCH):
+            client.upsert(target, [row(j, h) for j, h in todo[i : i + BATCH]])
             if progress:
-                progress(min(i + BATCH, len(rows)), len(rows), time.perf_counter() - t0)
+                progress(min(i + BATCH, len(todo)), len(todo), time.perf_counter() - t0)
         client.flush(target)  # seal the writes into segments (Lite searches an unsealed memtable row by row)
         n = _count(client, target)
         if n != len(want):
@@ -269,7 +270,7 @@ def build(
         "uri": uri,
         "collection": target,
         "index_type": "HNSW" if is_server(uri) else "FLAT",
-        "upserted": len(rows),
+        "upserted": len(todo),
         "deleted": deleted,
         "seconds": round(time.perf_counter() - t0, 3),
     }
