@@ -369,8 +369,8 @@ def bench_scale(work: Path, sizes: list[int]) -> dict[str, Any]:
 
 def markdown(res: dict[str, Any]) -> str:
     L = [f"# qa benchmarks — {res['meta']['date']}", "",
-         f"Machine: {res['meta']['cpus']} cores, {res['meta']['machine']}; load average at start "
-         f"{res['meta']['loadavg_start']}, at end {res['meta'].get('loadavg_end')}. Command: `{res['meta']['command']}`.",
+         (f"Machine: {res['meta']['cpus']} cores, {res['meta']['machine']}; load average at start "
+         f"{res['meta']['loadavg_start']}, at end {res['meta'].get('loadavg_end')}. Command: `{res['meta']['command']}`."),
          "Medians of several runs; wall times include process start and model load."]
     if res["meta"].get("updated"):
         L.append(f"Sections re-run: {res['meta']['updated']}.")
@@ -388,9 +388,9 @@ def markdown(res: dict[str, Any]) -> str:
     if "incremental" in res:
         i = res["incremental"]
         L += ["## Incremental rebuild", "",
-              f"Full build of {i['corpus']} {i['full_wall_s']:.1f} s; after editing one article ({i['edited']}) "
+              (f"Full build of {i['corpus']} {i['full_wall_s']:.1f} s; after editing one article ({i['edited']}) "
               f"{i['incremental_wall_s']:.1f} s = **{i['fraction_of_full']:.1%}** of a full build; "
-              f"nothing changed: {i['up_to_date_wall_s']:.1f} s.", ""]
+              f"nothing changed: {i['up_to_date_wall_s']:.1f} s."), ""]
     if "query" in res:
         L += ["## Query latency in-process (ms)", "", "| backend/mode | stage | p50 | p95 | p99 |", "| --- | --- | --- | --- | --- |"]
         for name, q in res["query"].items():

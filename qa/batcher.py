@@ -104,7 +104,7 @@ class BatchingEmbedder:
                 continue
             try:
                 vecs = self.embedder.encode([q for q, _ in live])
-            except BaseException as exc:  # every waiting caller sees the error, the worker carries on
+            except Exception as exc:  # noqa: BLE001 — every waiting caller sees the error, the worker carries on
                 for _, f in live:
                     f.set_exception(exc)
                 continue

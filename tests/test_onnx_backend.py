@@ -9,8 +9,8 @@ from qa.onnx_backend import FP32_FILE, INT8_FILE, model_dir
 
 TEXTS = [
     "when did russia pull out of kherson",
-    "Ukrainian forces entered the city of Kherson on 11 November 2022 after the Russian withdrawal across the "
-    "Dnipro river, ending eight months of occupation.",
+    ("Ukrainian forces entered the city of Kherson on 11 November 2022 after the Russian withdrawal across the "
+    "Dnipro river, ending eight months of occupation."),
     "ZSU",
 ]
 
@@ -43,7 +43,6 @@ def test_switching_backend_reuses_fp32_vectors_and_reembeds_for_int8(  # type: i
 
     from qa.build import build
     from qa.index import read_manifest, resolve
-
     from tests.conftest import SEEDS
 
     seeds = tmp_path / "seeds"
