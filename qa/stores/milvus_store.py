@@ -37,6 +37,7 @@ from qa.errors import QAError
 SCHEMA_VERSION = "qa-milvus-1"  # the collection description (a server keeps it; Lite drops it)
 BATCH = 512  # rows per insert/upsert call: well under gRPC's message limit for 384-d vectors + text
 MAX_TEXT = 65_535  # Milvus VARCHAR limit (bytes)
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 SEARCH_TIMEOUT_S = 10.0  # a Milvus that does not answer becomes a 503, not a hung request
 Progress = Callable[[int, int, float], None]
 
@@ -70,8 +71,11 @@ def connect(uri: str, token: str | None = None) -> Any:
     from pymilvus import MilvusClient
 
     uri = check_uri(uri)
+    # Milvus Lite's in-process gRPC server allows a keepalive ping every 5 min; pymilvus pings every 10 s,
+    # and a long-lived idle client then gets "Too many pings" and breaks the shared connection.
+    options = {} if is_server(uri) else {"grpc_options": LITE_GRPC_OPTIONS}
     try:
-        return MilvusClient(uri=uri, token=token or "")
+        return MilvusClient(uri=uri, token=token or "", **options)
     except Exception as exc:  # pymilvus raises its own and grpc errors
         raise MilvusError(f"cannot connect to Milvus at {uri}: {exc}") from exc
 
