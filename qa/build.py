@@ -7,6 +7,7 @@ new or edited text is embedded (vectors are keyed by model weights and the hash 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,6 +199,7 @@ def build(
             and not report.removed
             and _same_store(old_manifest.store, settings)
             and old_manifest.retrieval == retrieval
+            and old_manifest.lexical.get("text_version", 1) == LEXICAL_TEXT_VERSION
         ):
             report.up_to_date = True
             report.seconds = time.perf_counter() - t0
@@ -227,7 +229,8 @@ def build(
                     [lexical_text(c) for c in chunks], report.removed, force, reporter.advance,
                     settings.milvus_token,
                 )
-                lexical_entry = {"library": "milvus-bm25", "stemmer": STEMMER, "stopwords": STOPWORDS}
+                lexical_entry = {"library": "milvus-bm25", "stemmer": STEMMER, "stopwords": STOPWORDS,
+                                 "text_version": LEXICAL_TEXT_VERSION}
             else:
                 from qa.stores.faiss_store import FaissStore
 
@@ -236,7 +239,8 @@ def build(
                 lexical = LexicalIndex.build([lexical_text(c) for c in chunks])
                 lexical.save(tmp)
                 store_entry = {"kind": "faiss", "index_type": store.index_type}
-                lexical_entry = {"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS}
+                lexical_entry = {"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS,
+                                 "text_version": LEXICAL_TEXT_VERSION}
             ix.write_records(tmp, chunks, infos, vectors)
             manifest = ix.Manifest(
                 model=model_settings(settings) | {"backend": settings.backend},
@@ -286,6 +290,24 @@ def retrieval_settings(settings: Settings, old_manifest: ix.Manifest | None) -> 
     return dict(old_manifest.retrieval) if old_manifest else {}
 
 
+# Infobox field names as Wikipedia shows them, for BM25 (so "part of" or "location" in a question matches).
+INFOBOX_LABELS = {
+    "partof": "Part of", "place": "Location", "territory": "Territorial changes", "combatant": "Belligerents",
+    "commander": "Commanders and leaders", "units": "Units involved", "casualties": "Casualties and losses",
+}
+# Bumped whenever lexical_text changes, so a build over an unchanged corpus still rewrites the BM25 index.
+LEXICAL_TEXT_VERSION = 2
+
+
 def lexical_text(chunk: Chunk) -> str:
-    """What BM25 indexes: the heading path gives section words their weight too."""
-    return " ".join((chunk.article_title, *chunk.section_path, chunk.text))
+    """What BM25 indexes: the heading path gives section words their weight too; infobox field names are
+    spelled out (`partof: …` → `Part of: …`)."""
+    text = chunk.text
+    if tuple(chunk.section_path) == ("Infobox",):
+        text = re.sub(r"(?m)^([a-z_]+?)(\d*):", _spell_label, text)
+    return " ".join((chunk.article_title, *chunk.section_path, text))
+
+
+def _spell_label(m: re.Match[str]) -> str:
+    label = INFOBOX_LABELS.get(m.group(1))
+    return f"{label}:" if label else m.group(0)

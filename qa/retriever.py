@@ -46,12 +46,12 @@ DEFAULT_RETRIEVAL: dict[str, Any] = {
     "article_weight": 0.0,  # article prior (qa/ranking.py); tried, did not help, off
     "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
     "calibrations": {  # per mode, each over the scores that mode has (qa/calibration.py)
-        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.25201, 3.1035, 3.00753],
-                   "intercept": -5.78676, "threshold": 0.6173},
+        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.24912, 3.28086, 3.02088],
+                   "intercept": -5.81533, "threshold": 0.614},
         "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.85476, 4.95922], "intercept": -3.15225,
                   "threshold": 0.7608},
-        "lexical": {"features": ["top_lexical", "gap_lexical"], "coef": [3.78088, 0.71164], "intercept": -3.26083,
-                    "threshold": 0.638},
+        "lexical": {"features": ["top_lexical", "gap_lexical"], "coef": [3.78993, 0.67887], "intercept": -3.2683,
+                    "threshold": 0.6362},
     },
 }
 

@@ -246,3 +246,18 @@ def test_kherson_withdrawal_ranks_first_in_hybrid_with_its_sentence(seed_index: 
     assert res.answerable
     off = r.search("How do I make traditional Ukrainian borscht?", k=5, mode="hybrid")
     assert off.confidence < res.confidence and not off.answerable
+
+
+def test_bm25_text_spells_out_infobox_field_names(seed_index: Path) -> None:
+    """`partof:` reads as "Part of:" for BM25 (the shown text keeps the field name), and the manifest records
+    which lexical text it was built with, so a change to it rewrites BM25 even over an unchanged corpus."""
+    from qa import index as ix
+    from qa.build import LEXICAL_TEXT_VERSION, lexical_text
+
+    folder = ix.resolve(seed_index)
+    box = next(c for c in ix.read_chunks(folder) if tuple(c.section_path) == ("Infobox",))
+    assert "partof:" in box.text
+    lex = lexical_text(box)
+    assert "Part of: 2022 Ukrainian southern counteroffensive" in lex and "Location: Southern Ukraine" in lex
+    assert "partof" not in lex and "date: 9 to 11 November 2022" in lex
+    assert ix.read_manifest(folder).lexical["text_version"] == LEXICAL_TEXT_VERSION
