@@ -27,6 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qa import __version__, api_errors
 from qa.errors import Overloaded
 from qa.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from qa.records import ArticleInfo
+from qa.reload import IndexWatchMiddleware, Reloader, admin
+from qa.retriever import Retriever
 from qa.schemas import (
     ArticleDetail,
     ArticleList,
@@ -40,9 +43,6 @@ from qa.schemas import (
     SearchResponse,
     VersionInfo,
 )
-from qa.records import ArticleInfo
-from qa.reload import IndexWatchMiddleware, Reloader, admin
-from qa.retriever import Retriever
 from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
 from qa.batcher import query_embedder
 from qa.serving import RetrieverHolder, load_into
@@ -64,7 +64,9 @@ Unknown article ids are **404** (`unknown_article`), both in `GET /v1/articles/{
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorResponse, "description": api_errors.HTTP_CODES.get(s, "error")} for s in statuses}
+    return {
+        s: {"model": ErrorResponse, "description": api_errors.HTTP_CODES.get(s, "error")} for s in statuses
+    }
 
 
 V1_ERRORS = _errors(400, 401, 404, 413, 422, 503)
@@ -81,7 +83,9 @@ async def require_api_key(
     given = credentials.credentials if credentials is not None else ""
     if credentials is None or not hmac.compare_digest(given.encode(), key.encode()):
         raise StarletteHTTPException(
-            401, "missing or wrong API key: send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "missing or wrong API key: send `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
 
@@ -108,7 +112,9 @@ ops = APIRouter(tags=["operations"])
 
 
 @v1.post("/search", response_model=SearchResponse, summary="Rank passages that answer a question")
-async def search(body: SearchRequest, request: Request, retriever: Retriever = Depends(serving)) -> dict[str, Any]:
+async def search(
+    body: SearchRequest, request: Request, retriever: Retriever = Depends(serving)
+) -> dict[str, Any]:
     """The `k` best passages for `query`, each with scores, clean text, citation, source span and the
     best-answering sentence (`highlight`), plus a calibrated `confidence` that the top one answers it."""
     result = await off_loop(request, retriever.search, body.query, body.k, body.mode, body.articles)
@@ -117,7 +123,9 @@ async def search(body: SearchRequest, request: Request, retriever: Retriever = D
 
 
 @v1.post("/context", response_model=ContextResponse, summary="Pack cited passages into a token budget")
-async def context(body: ContextRequest, request: Request, retriever: Retriever = Depends(serving)) -> dict[str, Any]:
+async def context(
+    body: ContextRequest, request: Request, retriever: Retriever = Depends(serving)
+) -> dict[str, Any]:
     """The best passages, numbered `[1]`, `[2]`, … with their citations, packed whole (never cut) into at
     most `max_tokens` `cl100k_base` tokens: `context` is ready to paste into an LLM prompt."""
     ctx = await off_loop(request, retriever.context, body.query, body.max_tokens, body.mode)
@@ -139,7 +147,9 @@ async def list_articles(retriever: Retriever = Depends(serving)) -> dict[str, An
 
 @v1.get("/articles/{article_id:path}", response_model=ArticleDetail, summary="One article's outline")
 async def get_article(
-    article_id: str = Path(description="Article id; may contain `/` for nested folders.", examples=["liberation_of_kherson"]),
+    article_id: str = Path(
+        description="Article id; may contain `/` for nested folders.", examples=["liberation_of_kherson"]
+    ),
     retriever: Retriever = Depends(serving),
 ) -> dict[str, Any]:
     """One article by id (looked up in the index only; unknown ids are 404 `unknown_article`)."""
@@ -156,9 +166,14 @@ async def article_passages(
     """The article's indexed passages in reading order (by source offset): infobox, lead, then sections.
     Split sections repeat a short sentence at the start of the next part. Unknown ids are 404."""
     info = retriever.article(article)
-    chunks = sorted((c for c in retriever.chunks if c.article_id == info.id), key=lambda c: (c.start, c.ordinal))
-    return {"article": {"id": info.id, "title": info.title}, "count": len(chunks),
-            "passages": [chunk_to_dict(c) for c in chunks]}
+    chunks = sorted(
+        (c for c in retriever.chunks if c.article_id == info.id), key=lambda c: (c.start, c.ordinal)
+    )
+    return {
+        "article": {"id": info.id, "title": info.title},
+        "count": len(chunks),
+        "passages": [chunk_to_dict(c) for c in chunks],
+    }
 
 
 @ops.get("/healthz", response_model=Health, summary="The process is alive")
@@ -173,7 +188,9 @@ async def readyz(request: Request) -> Any:
     holder: RetrieverHolder = request.app.state.holder
     if not holder.ready:
         return api_errors.error_response(
-            503, "not_ready", "no index is loaded: see the server log (run `qa build`, then restart or reload)"
+            503,
+            "not_ready",
+            "no index is loaded: see the server log (run `qa build`, then restart or reload)",
         )
     return {"status": "ready", "index": holder.current.info()}
 
@@ -200,7 +217,9 @@ async def version(request: Request) -> dict[str, Any]:
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics",
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
+    },
 )
 async def metrics(request: Request) -> Response:
     """Requests and errors by route and status; latency histograms per route and per search stage."""
@@ -232,8 +251,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     api_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.reload)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
@@ -241,4 +264,3 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(ops)
     app.include_router(page)  # the search page at `/` (qa.web); it calls /v1 like any client
     return app
-
