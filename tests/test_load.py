@@ -9,11 +9,7 @@ version its `index.id` names: no failed request, no answer stitched from two ver
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +22,7 @@ import pytest
 from qa import index as ix
 from qa.build import build
 from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus
-from tests.test_server import START_TIMEOUT_S, free_port
+from tests.live_server import serve
 
 CLIENTS = 8
 HAMMER_S = 20.0
@@ -77,49 +73,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, settings_factory, embedder) -
     index_dir = tmp / "index" / "live"
     settings = settings_factory(index=index_dir)
     build(settings, seeds, index_dir, embedder=embedder)
-    port = free_port()
-    env = os.environ | {"QA_CACHE_DIR": str(tmp / "cache"), "HF_HUB_OFFLINE": "1", "QA_RELOAD_CHECK_S": "1"}
-    env.pop("QA_API_KEY", None)
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("qa")),
-                "serve",
-                "--index",
-                str(index_dir),
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"qa serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"qa serve not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
-        state = Live(base, seeds, index_dir, settings)
+    with serve(index_dir, tmp / "server", QA_RELOAD_CHECK_S="1") as live_server:
+        state = Live(live_server.url, seeds, index_dir, settings)
         state.record()
         yield state
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    log = live_server.log
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 

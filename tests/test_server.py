@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,62 +10,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, SEED_ARTICLE
+from tests.conftest import SEED_ARTICLE
+from tests.live_server import serve
 
-START_TIMEOUT_S = 120  # model load ≈ 5 s; generous for a busy 2-core CI machine
 QUESTIONS = {
     "How many soldiers did Russia say it withdrew across the Dnipro?": "russian-withdrawal-efforts",
     "When did Ukrainian forces enter the city of Kherson?": None,
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    qa = Path(sys.executable).with_name("qa")
-    env = os.environ | {"QA_CACHE_DIR": str(tmp_path_factory.mktemp("server-cache")), "HF_HUB_OFFLINE": "1"}
-    env.pop("QA_API_KEY", None)
-    log = tmp_path_factory.mktemp("server-log") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(qa), "serve", "--index", str(seed_index), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"qa serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    print(f"qa serve ready in {START_TIMEOUT_S - (deadline - time.monotonic()):.1f} s")
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"qa serve not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve(seed_index, tmp_path_factory.mktemp("server")) as live:
+        yield live.url
     # a clean shutdown on SIGTERM (uvicorn re-raises the signal once shut down, hence -15 on newer versions)
-    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-3000:]
-    assert "Application shutdown complete" in log.read_text()
+    assert live.proc.returncode in (0, -signal.SIGTERM), live.log.read_text()[-3000:]
+    assert "Application shutdown complete" in live.log.read_text()
 
 
 def test_real_server_answers_over_a_socket(server: str) -> None:

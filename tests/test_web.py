@@ -7,9 +7,6 @@ Chromium is Debian's (`/usr/bin/chromium`, installed by `.ci/run`), driven by Pl
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +16,8 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, SEED_ARTICLE
-from tests.test_server import free_port, server  # noqa: F401  (`server`: the API's real `qa serve` fixture)
+from tests.live_server import serve
+from tests.test_server import server  # noqa: F401  (`server`: the API's real `qa serve` fixture)
 
 CHROMIUM = Path(os.environ.get("QA_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -33,50 +31,8 @@ API_KEY = "page-test-key"
 # -- real servers: `server` (tests/test_server.py) for most tests, one with an API key here ----------
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-
 def api(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, timeout=30)
-
-
-def start_server(index: Path, workdir: Path, **env_extra: str) -> Server:
-    """`qa serve --index INDEX` on a free port, with only the QA_* settings given here; waits for /readyz."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env |= {"QA_CACHE_DIR": str(workdir / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONPATH": str(ROOT)} | env_extra
-    log = workdir / "serve.log"
-    cmd = [sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(index),
-           "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:  # cwd=workdir: no stray .env from the repository
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    started = Server(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"`qa serve` exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(started.url + "/readyz", timeout=2).status_code == 200:
-                return started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    stop_server(started)
-    pytest.fail(f"`qa serve` not ready after 120 s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(started: Server) -> None:
-    started.proc.terminate()
-    try:
-        started.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        started.proc.kill()
-        started.proc.wait(timeout=5)
 
 
 # -- a real browser ---------------------------------------------------------------------------------
@@ -298,8 +254,7 @@ def test_readable_at_phone_width(browser: Any, server: str) -> None:  # noqa: F8
 
 
 def test_api_key_typed_into_the_page_is_sent(browser: Any, seed_index: Path, tmp_path: Path) -> None:
-    keyed = start_server(seed_index, tmp_path, QA_API_KEY=API_KEY)
-    try:
+    with serve(seed_index, tmp_path, QA_API_KEY=API_KEY) as keyed:
         t = open_tab(browser, keyed.url)
         page = t.page
         t.ask(QUESTION)
@@ -312,8 +267,6 @@ def test_api_key_typed_into_the_page_is_sent(browser: Any, seed_index: Path, tmp
         assert page.locator("#qa-error").is_hidden()
         assert page.evaluate("sessionStorage.getItem('qa.apiKey')") == API_KEY
         t.page.context.close()
-    finally:
-        stop_server(keyed)
 
 
 # -- what the page needs from the server -----------------------------------------------------------
