@@ -87,11 +87,10 @@ class Retriever:
             # a manifest from before per-mode calibration: its single model is the hybrid one
             hybrid = calibration_for(manifest.retrieval, "hybrid")
             self.config["calibrations"] = DEFAULT_RETRIEVAL["calibrations"] | {"hybrid": hybrid}
-        self._rows_by_article: dict[str, np.ndarray] = {}
+        rows: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
-            self._rows_by_article.setdefault(c.article_id, [])  # type: ignore[arg-type]
-            self._rows_by_article[c.article_id].append(i)  # type: ignore[attr-defined]
-        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in self._rows_by_article.items()}
+            rows.setdefault(c.article_id, []).append(i)
+        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         self._idf = lexical.idf() if hasattr(lexical, "idf") else None  # weights for highlights
         try:
             self._article_vectors: ArticleVectors | None = ArticleVectors(chunks, np.asarray(ix.read_vectors(folder)))

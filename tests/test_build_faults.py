@@ -49,17 +49,14 @@ def snapshot(index_dir: Path) -> dict[str, bytes]:
     }
 
 
+def build_cmd(seeds: Path, index_dir: Path) -> list[str]:
+    return [str(Path(sys.executable).with_name("qa")), "build", "--seeds", str(seeds), "--index", str(index_dir)]
+
+
 def qa_build(seeds: Path, index_dir: Path, cache: Path) -> subprocess.Popen[str]:
     env = os.environ | {"QA_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("qa")),
-            "build",
-            "--seeds",
-            str(seeds),
-            "--index",
-            str(index_dir),
-        ],
+        build_cmd(seeds, index_dir),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -109,14 +106,7 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     first.send_signal(signal.SIGSTOP)  # frozen midway, so "midway" holds however fast this machine is
 
     second = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("qa")),
-            "build",
-            "--seeds",
-            str(seeds),
-            "--index",
-            str(index_dir),
-        ],
+        build_cmd(seeds, index_dir),
         cwd=ROOT,
         env=os.environ | {"QA_CACHE_DIR": str(tmp_path / "cache")},
         capture_output=True,
