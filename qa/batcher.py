@@ -118,5 +118,5 @@ def query_embedder(settings: Settings, embedder: Embedder | BatchingEmbedder | N
     """The embedder a server should query with: batching when `settings.batch_queries`, else as given."""
     if not settings.batch_queries or isinstance(embedder, BatchingEmbedder):
         return embedder
-    base = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+    base = embedder or Embedder.from_settings(settings)
     return BatchingEmbedder(base, window_ms=settings.batch_window_ms)

