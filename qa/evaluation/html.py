@@ -284,6 +284,8 @@ def _question_table(report: EvalReport) -> str:
         results = [by_mode[m][q.id] for m in modes]
         gold = ("<br>".join(_e(" › ".join(s) or "(lead)") for s in q.sections)
                 + (f"<br><span class='muted'>“{_e(q.answer or '')}”</span>" if q.answer else "")
+                + "".join(f"<br>{_e(a['article'])} § " + "; ".join(_e(" › ".join(s) or "(lead)") for s in a["sections"])
+                          + f" <span class='muted'>“{_e(a['answer'])}”</span>" for a in q.also)
                 ) if q.answerable else "<span class='muted'>unanswerable</span>"
         cells = "".join(_rank_td(q, r) for r in results)
         rows.append(f"<tr><td>{_e(q.id)}</td><td>{_e(q.question)}<br><span class='muted'>{_e(', '.join(q.tags))}"
@@ -294,11 +296,11 @@ def _question_table(report: EvalReport) -> str:
 def _hits_details(q: QuestionInfo, r: QuestionResult) -> str:
     if not r.hits:
         return _e(r.top_citation or "—")
-    gold = set(q.sections)
+    gold = q.gold_keys()
     items = []
     for h in r.hits[:5]:
         where = " › ".join(h.section) or "(lead)"
-        mark = " ★" if h.article == q.article and h.section in gold else ""
+        mark = " ★" if (h.article, tuple(h.section)) in gold else ""
         ans = " ✎" if h.has_answer else ""
         items.append(f"<li>{_e(h.article)} § {_e(where)}{mark}{ans} <span class='muted'>{h.score:.3f}</span></li>")
     return (f"<details><summary>{_e(r.top_citation or '—')} · conf {r.confidence:.2f}</summary><ol>"

@@ -83,6 +83,13 @@ class QuestionInfo:
     answer: str | None
     tags: tuple[str, ...]
     split: str
+    # Gold in other articles present in the index: {"article", "sections", "answer"} each (eval set `also`)
+    also: tuple[dict[str, Any], ...] = ()
+
+    def gold_keys(self) -> frozenset[tuple[str, tuple[str, ...]]]:
+        """Every gold section key `(article, section_path)`: the main article's and the `also` ones."""
+        main = {(self.article, tuple(s)) for s in self.sections} if self.article else set()
+        return frozenset(main | {(a["article"], tuple(s)) for a in self.also for s in a["sections"]})
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,9 @@ class EvalReport:
             for name, m in d["modes"].items()
         }
         questions = [
-            QuestionInfo(**(q | {"sections": tuple(tuple(s) for s in q["sections"]), "tags": tuple(q["tags"])}))
+            QuestionInfo(**(q | {"sections": tuple(tuple(s) for s in q["sections"]), "tags": tuple(q["tags"]),
+                                 "also": tuple(a | {"sections": tuple(tuple(s) for s in a["sections"])}
+                                               for a in q.get("also", ()))}))
             for q in d["questions"]
         ]
         return cls(

@@ -42,12 +42,15 @@ def encode_questions(retriever: Retriever, questions: Sequence[Question]) -> dic
 
 
 def score_result(question: Question, result: SearchResult, latency_ms: float) -> QuestionResult:
-    """Reduce one SearchResult to ranks against the question's gold."""
+    """Reduce one SearchResult to ranks against the question's gold (restrict it first: `Question.for_index`).
+
+    Any gold section counts (main article or `also`), any gold article, and any gold answer text.
+    """
     sections = [(h.chunk.article_id, h.chunk.section_path) for h in result.hits]
     articles = [h.chunk.article_id for h in result.hits]
     texts = [h.chunk.text for h in result.hits]
     gold = question.gold_sections
-    answer = question.answer
+    answers = question.answers
     hits = tuple(
         HitRecord(
             rank=h.rank,
@@ -56,21 +59,33 @@ def score_result(question: Question, result: SearchResult, latency_ms: float) ->
             score=round(h.score, 6),
             dense=None if h.dense is None else round(h.dense, 6),
             lexical=None if h.lexical is None else round(h.lexical, 6),
-            has_answer=None if answer is None else m.answer_rank(answer, [h.chunk.text]) is not None,
+            has_answer=None if not answers else _answer_rank(answers, [h.chunk.text]) is not None,
         )
         for h in result.hits
     )
     return QuestionResult(
         id=question.id,
         section_rank=m.first_rank(gold, sections) if gold else None,
-        article_rank=m.first_rank({question.article}, articles) if question.answerable else None,
-        answer_rank=m.answer_rank(answer, texts) if answer else None,
+        article_rank=m.first_rank(question.gold_articles, articles) if question.answerable else None,
+        answer_rank=_answer_rank(answers, texts) if answers else None,
         confidence=round(result.confidence, 6),
         predicted_answerable=result.answerable,
         latency_ms=round(latency_ms, 3),
         top_citation=result.hits[0].chunk.citation if result.hits else None,
         hits=hits,
     )
+
+
+def _answer_rank(answers: Sequence[str], texts: Sequence[str]) -> int | None:
+    """Rank of the first passage holding any of the gold answer texts."""
+    ranks = [r for r in (m.answer_rank(a, texts) for a in answers) if r is not None]
+    return min(ranks) if ranks else None
+
+
+def restrict_questions(retriever: Retriever, questions: Sequence[Question]) -> list[Question]:
+    """Each question's gold restricted to the retriever's articles (see `Question.for_index`)."""
+    ids = set(retriever.articles)
+    return [q.for_index(ids) for q in questions]
 
 
 def run_eval(
@@ -85,11 +100,14 @@ def run_eval(
 ) -> EvalReport:
     """Ask every question in every mode (top k) and score the answers. Reuses `retriever` as it is.
 
+    Gold is restricted to the index's articles first (`Question.for_index`): `also` gold counts only
+    where its article is indexed, and a question with no gold left is scored as unanswerable.
     Latency is wall time around `Retriever.search` for each question, after one untimed warm-up query;
     with `vectors` (see `encode_questions`) it leaves out query embedding, which the report records.
     """
     if not questions:
         raise ValueError("no questions to evaluate")
+    questions = restrict_questions(retriever, questions)  # gold = what this index holds
     modes = tuple(modes)
     if k < max(KS):
         raise ValueError(f"k must be at least {max(KS)} (the deepest metric cut-off)")
@@ -150,7 +168,7 @@ def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) 
             [m.ndcg_at_k(q.gold_sections, [(h.article, h.section) for h in r.hits], deepest) for q, r in ans]
         )
         out[f"article_ndcg@{deepest}"] = m.mean(
-            [m.ndcg_at_k({q.article}, [h.article for h in r.hits], deepest) for q, r in ans]
+            [m.ndcg_at_k(q.gold_articles, [h.article for h in r.hits], deepest) for q, r in ans]
         )
         for k in KS:
             out[f"answer_in_passage@{k}"] = m.mean([_hit(r.answer_rank, k) for _, r in ans])
@@ -211,4 +229,5 @@ def _info(q: Question) -> QuestionInfo:
     return QuestionInfo(
         id=q.id, question=q.question, answerable=q.answerable, article=q.article, sections=q.sections,
         answer=q.answer, tags=q.tags, split=q.split,
+        also=tuple({"article": a.article, "sections": a.sections, "answer": a.answer} for a in q.also_gold),
     )
