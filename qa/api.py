@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -25,6 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa import __version__, api_errors
+from qa.batcher import query_embedder
 from qa.errors import Overloaded
 from qa.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.records import ArticleInfo
@@ -44,7 +45,6 @@ from qa.schemas import (
     VersionInfo,
 )
 from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
-from qa.batcher import query_embedder
 from qa.serving import RetrieverHolder, load_into
 from qa.settings import Settings
 from qa.web import page
@@ -74,7 +74,7 @@ bearer = HTTPBearer(auto_error=False, description="The server's API key (QA_API_
 
 
 async def require_api_key(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     """401 unless the request carries the server's API key; the comparison takes constant time."""
     key: str | None = request.app.state.settings.api_key
@@ -95,6 +95,10 @@ def serving(request: Request) -> Retriever:
     return holder.current
 
 
+# FastAPI's Annotated form of `= Depends(serving)`: the same dependency, without a call in a default.
+CurrentRetriever = Annotated[Retriever, Depends(serving)]
+
+
 async def off_loop(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run blocking work (encoding, search) in the bounded thread pool, within the request time limit."""
     state = request.app.state
@@ -113,7 +117,7 @@ ops = APIRouter(tags=["operations"])
 
 @v1.post("/search", response_model=SearchResponse, summary="Rank passages that answer a question")
 async def search(
-    body: SearchRequest, request: Request, retriever: Retriever = Depends(serving)
+    body: SearchRequest, request: Request, retriever: CurrentRetriever
 ) -> dict[str, Any]:
     """The `k` best passages for `query`, each with scores, clean text, citation, source span and the
     best-answering sentence (`highlight`), plus a calibrated `confidence` that the top one answers it."""
@@ -124,7 +128,7 @@ async def search(
 
 @v1.post("/context", response_model=ContextResponse, summary="Pack cited passages into a token budget")
 async def context(
-    body: ContextRequest, request: Request, retriever: Retriever = Depends(serving)
+    body: ContextRequest, request: Request, retriever: CurrentRetriever
 ) -> dict[str, Any]:
     """The best passages, numbered `[1]`, `[2]`, … with their citations, packed whole (never cut) into at
     most `max_tokens` `cl100k_base` tokens: `context` is ready to paste into an LLM prompt."""
@@ -139,7 +143,7 @@ def _summary(a: ArticleInfo) -> dict[str, Any]:
 
 
 @v1.get("/articles", response_model=ArticleList, summary="List the indexed articles")
-async def list_articles(retriever: Retriever = Depends(serving)) -> dict[str, Any]:
+async def list_articles(retriever: CurrentRetriever) -> dict[str, Any]:
     """Every article in the index: id, title, descriptions and section outline, sorted by id."""
     articles = [_summary(retriever.articles[i]) for i in sorted(retriever.articles)]
     return {"count": len(articles), "articles": articles}
@@ -147,10 +151,13 @@ async def list_articles(retriever: Retriever = Depends(serving)) -> dict[str, An
 
 @v1.get("/articles/{article_id:path}", response_model=ArticleDetail, summary="One article's outline")
 async def get_article(
-    article_id: str = Path(
-        description="Article id; may contain `/` for nested folders.", examples=["liberation_of_kherson"]
-    ),
-    retriever: Retriever = Depends(serving),
+    article_id: Annotated[
+        str,
+        Path(
+            description="Article id; may contain `/` for nested folders.", examples=["liberation_of_kherson"]
+        ),
+    ],
+    retriever: CurrentRetriever,
 ) -> dict[str, Any]:
     """One article by id (looked up in the index only; unknown ids are 404 `unknown_article`)."""
     info = retriever.article(article_id)
@@ -160,8 +167,8 @@ async def get_article(
 
 @v1.get("/passages", response_model=ArticlePassages, summary="Every passage of one article, in order")
 async def article_passages(
-    article: str = Query(description="Article id.", examples=["liberation_of_kherson"]),
-    retriever: Retriever = Depends(serving),
+    article: Annotated[str, Query(description="Article id.", examples=["liberation_of_kherson"])],
+    retriever: CurrentRetriever,
 ) -> dict[str, Any]:
     """The article's indexed passages in reading order (by source offset): infobox, lead, then sections.
     Split sections repeat a short sentence at the start of the next part. Unknown ids are 404."""
