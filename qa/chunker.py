@@ -20,7 +20,7 @@ from qa.tokens import count_model_tokens, count_tokens
 INFOBOX = "Infobox"
 _BLANK_SPLIT = re.compile(r"\n[ \t\r]*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9])")
-_SKIP_INFOBOX_FIELDS = re.compile(r"image|caption|map|logo|flag|signature|alt$|size$|width$", re.I)
+_SKIP_INFOBOX_FIELDS = re.compile(r"image|caption|map|logo|flag|signature|alt$|size$|width$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -311,10 +311,10 @@ def _front_matter_key_span(article: Article, key: str) -> tuple[int, int] | None
         return None
     fs, fe = article.front_matter_span
     fm = article.raw_text[fs:fe]
-    m = re.search(rf"^{re.escape(key)}[ \t]*:", fm, re.M)
+    m = re.search(rf"^{re.escape(key)}[ \t]*:", fm, re.MULTILINE)
     if not m:
         return None
-    nxt = re.compile(r"^[^\s#-][^:\n]*:", re.M).search(fm, m.end())
+    nxt = re.compile(r"^[^\s#-][^:\n]*:", re.MULTILINE).search(fm, m.end())
     return fs + m.start(), fs + (nxt.start() if nxt else len(fm))
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-_REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", re.M)
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", re.MULTILINE)
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 _URL = r"(?:<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"]*\")?"
 _IMAGE = re.compile(r"!\[[^\]]*\]\(" + _URL + r"\)")
-_WIKI_FILE = re.compile(r"\[\[(?:File|Image|Media):[^\]]*\]\]", re.I)
+_WIKI_FILE = re.compile(r"\[\[(?:File|Image|Media):[^\]]*\]\]", re.IGNORECASE)
 _WIKI_LINK = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]")
 _LINK = re.compile(r"\[([^\[\]]*)\]\(" + _URL + r"\)")  # link text holds no bracket: `a[b [c](u)` links `c`
 _REF_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\]]*\]")
 _AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^>\s]*>")
-_BREAK = re.compile(r"<br\s*/?>", re.I)
+_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EM_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")

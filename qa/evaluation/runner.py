@@ -17,13 +17,21 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from qa.evaluation import answerability as am
 from qa.evaluation import metrics as m
 from qa.evaluation.questions import Question
-from qa.evaluation.report import KS, EvalReport, HitRecord, ModeReport, QuestionInfo, QuestionResult, headline_names
+from qa.evaluation.report import (
+    KS,
+    EvalReport,
+    HitRecord,
+    ModeReport,
+    QuestionInfo,
+    QuestionResult,
+    headline_names,
+)
 from qa.records import SearchResult
 
 if TYPE_CHECKING:
@@ -126,7 +134,7 @@ def run_eval(
         )
     manifest = retriever.manifest
     return EvalReport(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         questions_file=questions_file,
         split=split,
         k=k,
