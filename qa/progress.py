@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from qa.build import Reporter
 from qa.records import Problem, SearchResult
@@ -33,7 +34,7 @@ class RichReporter(Reporter):
         self.task: TaskID | None = None
         self.name = ""
 
-    def __enter__(self) -> RichReporter:
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
