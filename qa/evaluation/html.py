@@ -68,10 +68,13 @@ def render_html(report: EvalReport, comparison: Comparison | None = None) -> str
         f"<title>qa eval — {_e(str(idx.get('name', '')))} — {_e(report.split)}</title>",
         f"<style>{CSS}</style></head><body><main>",
         "<h1>Retrieval evaluation</h1>",
-        f"<div class='sub'>{_e(report.questions_file)} · split <b>{_e(report.split)}</b> · {len(report.questions)} "
-        f"questions ({n_ans} answerable, {len(report.questions) - n_ans} unanswerable) · index "
-        f"<code>{_e(str(idx.get('name')))}</code> ({idx.get('articles')} articles, {idx.get('passages')} passages)"
-        f" · k={report.k} · {_e(report.created_at)}</div>",
+        (
+            f"<div class='sub'>{_e(report.questions_file)} · split <b>{_e(report.split)}</b> · "
+            f"{len(report.questions)} questions ({n_ans} answerable, {len(report.questions) - n_ans} "
+            f"unanswerable) · index <code>{_e(str(idx.get('name')))}</code> "
+            f"({idx.get('articles')} articles, {idx.get('passages')} passages) · k={report.k} · "
+            f"{_e(report.created_at)}</div>"
+        ),
     ]
     if comparison is not None:
         verdict = ("<span class='pass'>PASS</span>" if comparison.passed else "<span class='fail'>FAIL</span>")

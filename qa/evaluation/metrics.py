@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Sequence, Set
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 
 _SPACE = re.compile(r"\s+")
 
 
-def first_rank(gold: Set[Hashable], ranked: Sequence[Hashable]) -> int | None:
+def first_rank(gold: AbstractSet[Hashable], ranked: Sequence[Hashable]) -> int | None:
     """1-based rank of the first gold key in `ranked`, or None when none is there."""
     for rank, key in enumerate(ranked, 1):
         if key in gold:
@@ -23,7 +24,7 @@ def first_rank(gold: Set[Hashable], ranked: Sequence[Hashable]) -> int | None:
     return None
 
 
-def recall_at_k(gold: Set[Hashable], ranked: Sequence[Hashable], k: int) -> float:
+def recall_at_k(gold: AbstractSet[Hashable], ranked: Sequence[Hashable], k: int) -> float:
     """1.0 when any gold key is among the top k, else 0.0 (success@k; averaged over questions = recall@k).
 
     Gold keys are alternatives (any one of them answers), so finding one is finding the answer.
@@ -33,14 +34,14 @@ def recall_at_k(gold: Set[Hashable], ranked: Sequence[Hashable], k: int) -> floa
     return 1.0 if rank is not None else 0.0
 
 
-def mrr_at_k(gold: Set[Hashable], ranked: Sequence[Hashable], k: int) -> float:
+def mrr_at_k(gold: AbstractSet[Hashable], ranked: Sequence[Hashable], k: int) -> float:
     """Reciprocal rank of the first gold key within the top k; 0.0 when none is there."""
     _check(gold, k)
     rank = first_rank(gold, ranked[:k])
     return 1.0 / rank if rank is not None else 0.0
 
 
-def ndcg_at_k(gold: Set[Hashable], ranked: Sequence[Hashable], k: int) -> float:
+def ndcg_at_k(gold: AbstractSet[Hashable], ranked: Sequence[Hashable], k: int) -> float:
     """Binary-relevance nDCG@k over distinct keys: gain 1/log2(rank+1) at the first occurrence of each gold
     key in the top k; the ideal places all gold keys (at most k) at ranks 1, 2, ...
     """
@@ -98,7 +99,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _check(gold: Set[Hashable], k: int) -> None:
+def _check(gold: AbstractSet[Hashable], k: int) -> None:
     if not gold:
         raise ValueError("gold must not be empty (unanswerable questions have no ranking metrics)")
     if k < 1:

@@ -51,8 +51,8 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
         tags.add_column(f"{mode} R@5", justify="right")
         tags.add_column(f"{mode} said ans.", justify="right")
     for tag in sorted(report.modes[modes[0]].tags):
-        first = report.modes[modes[0]].tags[tag]
-        row = [tag, f"{int(first['n'] or 0)}"]
+        first_tags = report.modes[modes[0]].tags[tag]
+        row = [tag, f"{int(first_tags['n'] or 0)}"]
         for mode in modes:
             t = report.modes[mode].tags[tag]
             row += [_fmt("", t["section_recall@1"]), _fmt("", t["section_recall@5"]), _fmt("", t["answerable_rate"])]
