@@ -7,7 +7,7 @@ errors and anything unexpected (a plain 500 without details; the traceback goes 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,7 +41,7 @@ FIELD_MESSAGES = {
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(
         {"error": {"status": status, "code": code, "message": message}}, status_code=status, headers=headers

@@ -24,8 +24,9 @@ NOT_ONLY_SPACE = r"[^\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029
 def _json_integer(value: Any) -> Any:
     # JSON Schema's "integer" includes 5.0 but not "5" or true; pydantic strict mode would refuse 5.0
     # and lax mode would take "5" and true, so let only numbers through to a lax int.
+    # ValueError, not TypeError (TRY004): pydantic turns only ValueError into a validation error (a 422).
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("must be an integer")
+        raise ValueError("must be an integer")  # noqa: TRY004
     return value
 
 
@@ -38,8 +39,9 @@ _QUERY = Field(
     description="The question, 1–2000 characters; must contain a non-space character (it is trimmed).",
     examples=["How many troops did Russia say it withdrew?"],
 )
+_DEFAULT_MODE: Mode = "hybrid"  # typed, so the fields' default is a Mode to mypy, not a str
 _MODE = Field(
-    "hybrid",
+    _DEFAULT_MODE,
     description="`hybrid` fuses dense (MiniLM) and lexical (BM25) ranks; `dense` or `lexical` use one alone.",
 )
 
