@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss
 
 FILE = "vectors.faiss"
 
@@ -12,7 +16,7 @@ FILE = "vectors.faiss"
 class FaissStore:
     kind = "faiss"
 
-    def __init__(self, index: object, index_type: str) -> None:
+    def __init__(self, index: faiss.Index, index_type: str) -> None:
         self.index = index
         self.index_type = index_type
 
@@ -28,16 +32,19 @@ class FaissStore:
         n, dim = vectors.shape if vectors.size else (0, 384)
         if index_type == "auto":
             index_type = "hnsw" if n >= hnsw_threshold else "flat"
+        index: faiss.Index
         if index_type == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 80
-            index.hnsw.efSearch = 128
+            hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = 80
+            hnsw.hnsw.efSearch = 128
+            index = hnsw
         elif index_type == "ivf":
             nlist = max(1, int(4 * np.sqrt(max(n, 1))))
             quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
-            index.nprobe = max(1, nlist // 16)
+            ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            ivf.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            ivf.nprobe = max(1, nlist // 16)
+            index = ivf
         else:
             index = faiss.IndexFlatIP(dim)
             index_type = "flat"
@@ -57,7 +64,7 @@ class FaissStore:
         faiss.write_index(self.index, str(folder / FILE))
 
     def __len__(self) -> int:
-        return int(self.index.ntotal)  # type: ignore[attr-defined]
+        return int(self.index.ntotal)
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -74,7 +81,10 @@ class FaissStore:
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
-        scores, rows = self.index.search(q, k, params=params)  # type: ignore[attr-defined]
+            # faiss' stub declares no kwargs, but its Python wrapper takes them (and keeps `sel` alive)
+            params = faiss.SearchParameters(  # type: ignore[call-arg]
+                sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            )
+        scores, rows = self.index.search(q, k, params=params)
         keep = rows[0] >= 0
         return scores[0][keep], rows[0][keep]

@@ -313,9 +313,9 @@ class MilvusStore:
         except BaseException:
             client.close()
             raise
-        store = cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
-        store.chunks = chunks
-        return store
+        opened = cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
+        opened.chunks = chunks
+        return opened
 
     def close(self) -> None:
         self.client.close()
@@ -339,7 +339,7 @@ class MilvusStore:
         return f"article_id in {_quote(articles)}"
 
     def _rows(self, hits: list[dict[str, Any]], allowed: np.ndarray | None) -> tuple[list[int], list[dict[str, Any]]]:
-        ok = None if allowed is None else set(int(r) for r in allowed)
+        ok = None if allowed is None else {int(r) for r in allowed}
         rows, kept = [], []
         for h in hits:
             row = self.row_of.get(h["pid"] if "pid" in h else h["id"])
