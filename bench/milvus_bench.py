@@ -45,7 +45,7 @@ def copy_index(src: Path, dst_root: Path, name: str) -> Path:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def time_queries(retriever: Any, questions: list[str], vectors: Any, modes: list[str], k: int) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def main() -> int:
                 entry["store_write_s"] = manifest.store["seconds"]
                 entry["store_passages_per_s"] = round(report.chunks / manifest.store["seconds"], 1)
                 # incremental: append a section to one article, build twice (fresh slot, then patched slot)
-                article = sorted(seeds.glob("*.md"))[0]
+                article = min(seeds.glob("*.md"))
                 article.write_text(article.read_text(encoding="utf-8") + EDIT, encoding="utf-8")
                 inc = []
                 for n in (1, 2):

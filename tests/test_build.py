@@ -86,9 +86,8 @@ def test_failed_build_leaves_previous_index_intact(tmp_path: Path, settings_fact
 
 def test_second_concurrent_build_is_refused(tmp_path: Path, settings_factory) -> None:  # type: ignore[no-untyped-def]
     index_dir = tmp_path / "idx"
-    with ix.build_lock(index_dir):
-        with pytest.raises(QAError, match="another build"):
-            build(settings_factory(index=index_dir), SEEDS, index_dir)
+    with ix.build_lock(index_dir), pytest.raises(QAError, match="another build"):
+        build(settings_factory(index=index_dir), SEEDS, index_dir)
 
 
 def test_load_refuses_index_built_with_other_settings(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def test_long_section_splits_at_sentences_with_overlap_never_mid_word() -> None:
     a = article("---\ntitle: Long\n---\n## Big\n" + " ".join(sentences) + "\n")
     chunks = Chunker(ChunkerConfig(max_tokens=80, overlap_tokens=20)).chunk(a)
     assert len(chunks) > 3
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.start < prev.end  # overlap
         assert nxt.text.split(". ")[0] + "." in prev.text
     for c in chunks:
