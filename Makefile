@@ -46,8 +46,11 @@ bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes b
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
 	$(BIN)/python bench/milvus_bench.py --index index/frontlines
 
-lint: $(STAMP) ## ruff and mypy (installs both into .venv on first use)
-	$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/pip install --quiet ruff mypy
+# pinned, so a newer release's rules cannot fail a lint that passed (pip skips pins already satisfied)
+LINT_TOOLS := ruff==0.17.6 mypy==2.4.1 types-PyYAML==6.0.12.20261113
+
+lint: $(STAMP) ## ruff and mypy (installs the pinned versions into .venv)
+	$(BIN)/pip install --quiet $(LINT_TOOLS)
 	$(BIN)/python -m ruff check qa tests bench
 	$(BIN)/python -m mypy qa
 
