@@ -17,12 +17,13 @@ import numpy as np
 
 from qa import __version__
 from qa import index as ix
-from qa.articles import iter_articles, find_files
+from qa.articles import find_files, iter_articles
 from qa.chunker import Chunker, ChunkerConfig, sections_of
 from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
 from qa.lexical import STEMMER, STOPWORDS, LexicalIndex
 from qa.records import ArticleInfo, Chunk, Problem
+from qa.sentences import SentenceVectors, spans_in
 from qa.settings import Settings
 
 
@@ -86,8 +87,14 @@ class Reporter:
     def problem(self, problem: Problem) -> None: ...
 
 
-def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], dict[str, np.ndarray]]:
-    """The current index's manifest, passages per article and vectors per embedded-text key, if readable."""
+Vectors = dict[str, tuple[np.ndarray, np.ndarray]]  # embedded-text key → (passage vector, sentence vectors)
+
+
+def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], Vectors]:
+    """The current index's manifest, passages per article and vectors per embedded-text key, if readable.
+
+    Passages of an index without sentence vectors (built before they existed) get no cached vectors, so the
+    next build embeds them again and the index gains its sentence vectors."""
     try:
         folder = ix.resolve(index_dir)
         manifest = ix.read_manifest(folder)
@@ -97,11 +104,13 @@ def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk
         return None, {}, {}
     if len(vectors) != len(chunks):
         return None, {}, {}
+    sentences = ix.read_sentences(folder, len(chunks))
     by_article: dict[str, list[Chunk]] = {}
-    cache: dict[str, np.ndarray] = {}
-    for c, v in zip(chunks, vectors):
+    cache: Vectors = {}
+    for row, (c, v) in enumerate(zip(chunks, vectors)):
         by_article.setdefault(c.article_id, []).append(c)
-        cache[text_key(c.embed_text)] = v
+        if sentences is not None:
+            cache[text_key(c.embed_text)] = (v, sentences.of(row))
     return manifest, by_article, cache
 
 
@@ -200,6 +209,7 @@ def build(
             and _same_store(old_manifest.store, settings)
             and old_manifest.retrieval == retrieval
             and old_manifest.lexical.get("text_version", 1) == LEXICAL_TEXT_VERSION
+            and all(text_key(c.embed_text) in vector_cache for c in chunks)  # sentence vectors too
         ):
             report.up_to_date = True
             report.seconds = time.perf_counter() - t0
@@ -212,10 +222,15 @@ def build(
         if missing:
             embedder = embedder or Embedder.from_settings(settings)
             reporter.stage("embed", len(missing))
-            fresh = embedder.encode([chunks[i].embed_text for i in missing], progress=reporter.advance)
-            for i, v in zip(missing, fresh):
-                vector_cache[keys[i]] = v
-        vectors = np.stack([vector_cache[k] for k in keys]) if chunks else np.zeros((0, DIM), np.float32)
+            fresh, per_sentence = embedder.encode_with_sentences(
+                [chunks[i].embed_text for i in missing],
+                [spans_in(chunks[i].embed_text, chunks[i].text) for i in missing],
+                progress=reporter.advance,
+            )
+            for i, v, sv in zip(missing, fresh, per_sentence):
+                vector_cache[keys[i]] = (v, sv)
+        vectors = np.stack([vector_cache[k][0] for k in keys]) if chunks else np.zeros((0, DIM), np.float32)
+        sentences = SentenceVectors.from_lists([vector_cache[k][1] for k in keys], DIM)
 
         reporter.stage("index", None)
         tmp = ix.new_version_dir(index_dir)
@@ -242,6 +257,7 @@ def build(
                 lexical_entry = {"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS,
                                  "text_version": LEXICAL_TEXT_VERSION}
             ix.write_records(tmp, chunks, infos, vectors)
+            ix.write_sentences(tmp, sentences)
             manifest = ix.Manifest(
                 model=model_settings(settings)
                 | {"backend": settings.backend, "precision": resolve_precision(settings.backend, settings.precision)},

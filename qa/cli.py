@@ -144,7 +144,7 @@ def eval_command(
 @click.option("--questions", "questions_file", type=click.Path(path_type=Path), default=Path("eval/kherson.jsonl"),
               show_default=True, help="Eval set; only its `tune` split (odd ids) is read.")
 @click.option("--index", "index_dirs", type=click.Path(path_type=Path), multiple=True,
-              help="Index to tune on (repeatable; the objective is averaged; calibration is fitted on the first).")
+              help="Index to tune on (repeatable; the objective is averaged; answerability is fitted on the first).")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write [QA_RETRIEVAL_FILE; eval/retrieval.json].")
 @click.option("--precision", type=click.FloatRange(0.5, 1.0), default=0.9, show_default=True,
               help="Precision the `answerable` threshold must reach on the tuning half.")

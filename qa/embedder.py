@@ -132,6 +132,39 @@ class Embedder:
                 progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
         return out
 
+    def encode_with_sentences(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], progress: Progress | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors (as `encode`) and, per passage, a unit vector for each char span in it, pooled from
+        the same pass's token embeddings (qa/sentences.py): sentence vectors at no extra model cost."""
+        from qa.sentences import pool
+
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        tokenizer, limit = self.model.tokenizer, self.model.max_seq_length
+        start = time.perf_counter()
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            with self._arithmetic():
+                rows = self.model.encode(  # per text, its tokens' embeddings (padding cut off)
+                    [texts[i] for i in idx], batch_size=self.batch_size, output_value="token_embeddings",
+                    convert_to_numpy=False, show_progress_bar=False,
+                )
+            for i, row in zip(idx, rows):
+                offsets = np.asarray(
+                    tokenizer(texts[i], return_offsets_mapping=True, truncation=True, max_length=limit)["offset_mapping"]
+                )
+                tokens = row.float().cpu().numpy()
+                if len(tokens) != len(offsets):
+                    raise RuntimeError(f"tokenisation differs from the model's ({len(offsets)} vs {len(tokens)} tokens)")
+                passage = tokens.mean(0)  # the model's own pooling: mean over all tokens, then unit length
+                out[i] = passage / max(float(np.linalg.norm(passage)), 1e-12)
+                per[i] = pool(tokens, offsets, spans[i], passage)
+            if progress:
+                progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
+        return out, per
+
     def _arithmetic(self) -> AbstractContextManager[Any]:
         """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""
         if self.precision != "bf16":

@@ -23,12 +23,14 @@ import numpy as np
 
 from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.records import ArticleInfo, Chunk
+from qa.sentences import SentenceVectors
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 ARTICLES = "articles.json"
 VECTORS = "vectors.npy"
+SENTENCES = "sentences.npz"  # sentence vectors per passage (qa/sentences.py); optional: older indexes lack it
 KEEP_VERSIONS = 2
 
 
@@ -124,6 +126,22 @@ def write_records(folder: Path, chunks: list[Chunk], articles: list[ArticleInfo]
         json.dumps([a.to_dict() for a in articles], ensure_ascii=False, indent=1), encoding="utf-8"
     )
     np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def write_sentences(folder: Path, sentences: SentenceVectors) -> None:
+    np.savez(folder / SENTENCES, vectors=sentences.vectors, offsets=sentences.offsets)
+
+
+def read_sentences(folder: Path, passages: int) -> SentenceVectors | None:
+    """The index's sentence vectors, or None when it has none (built before they existed) or they don't fit."""
+    try:
+        with np.load(folder / SENTENCES) as z:
+            found = SentenceVectors(z["vectors"], z["offsets"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if found.passages != passages or int(found.offsets[-1]) != len(found.vectors):
+        return None
+    return found
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -38,18 +38,19 @@ MAX_QUERY_CHARS = 2000
 # from the eval set's tuning half (README "Retrieval quality"; tests/test_ranking.py checks they agree).
 DEFAULT_RETRIEVAL: dict[str, Any] = {
     "fusion": "rrf",  # or "weighted" (alpha · minmax dense + (1 − alpha) · minmax BM25)
-    "rrf_k": 10,
-    "dense_weight": 0.8,
+    "rrf_k": 20,
+    "dense_weight": 0.4,
     "lexical_weight": 1.0,
     "alpha": 0.5,
     "candidates": 50,  # from each retriever, before fusion
-    "article_weight": 0.0,  # article prior (qa/ranking.py); tried, did not help, off
+    "article_weight": 0.5,  # article prior (qa/ranking.py), chosen by `qa tune` once sentences joined
     "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
+    "sentence_weight": 0.5,  # RRF weight of the best-sentence ranking (qa/sentences.py); 0 = off
     "calibrations": {  # per mode, each over the scores that mode has (qa/calibration.py)
-        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.24912, 3.28086, 3.02088],
-                   "intercept": -5.81533, "threshold": 0.614},
-        "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.85476, 4.95922], "intercept": -3.15225,
-                  "threshold": 0.7608},
+        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.25952, 3.19892, 3.02008],
+                   "intercept": -5.81634, "threshold": 0.6146},
+        "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.86299, 4.96822], "intercept": -3.1573,
+                  "threshold": 0.7613},
         "lexical": {"features": ["top_lexical", "gap_lexical"], "coef": [3.78993, 0.67887], "intercept": -3.2683,
                     "threshold": 0.6362},
     },
@@ -96,6 +97,7 @@ class Retriever:
             self._article_vectors: ArticleVectors | None = ArticleVectors(chunks, np.asarray(ix.read_vectors(folder)))
         except (OSError, ValueError):
             self._article_vectors = None
+        self._sentences = ix.read_sentences(folder, len(chunks))
 
     @classmethod
     def load(
@@ -234,11 +236,14 @@ class Retriever:
         if self.config["fusion"] == "weighted":
             fused = weighted(dense, lexical, float(self.config["alpha"]))
         else:
-            fused = rrf(
-                [dense[1], lexical[1]],
-                k=int(self.config["rrf_k"]),
-                weights=[float(self.config["dense_weight"]), float(self.config["lexical_weight"])],
-            )
+            lists = [dense[1], lexical[1]]
+            weights = [float(self.config["dense_weight"]), float(self.config["lexical_weight"])]
+            sentence_weight = float(self.config.get("sentence_weight", 0.0))
+            if sentence_weight > 0 and self._sentences is not None and query_vector is not None:
+                # the same candidates, ranked by their best sentence (qa/sentences.py)
+                lists.append(self._sentences.ranking(np.concatenate(lists), query_vector))
+                weights.append(sentence_weight)
+            fused = rrf(lists, k=int(self.config["rrf_k"]), weights=weights)
         if self._article_vectors is not None and query_vector is not None:
             ranks, sims = self._article_vectors.ranks(query_vector)
             top_article = float(sims.max()) if len(sims) else 0.0
