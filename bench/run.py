@@ -161,8 +161,9 @@ def bench_build(work: Path, cache: Path, corpora: dict[str, Path], runs: int) ->
 def bench_incremental(work: Path, cache: Path, corpus: Path, runs: int) -> dict[str, Any]:
     """Full build of a copy, then edit one article and rebuild; the rebuild's share of the full build."""
     src = corpus_copy(corpus, work / "incr-corpus", None)
-    idx = work / "idx-incr"
-    full = [qa_build(src, idx, PIPELINE_BACKEND, cache, force=True) for _ in range(runs)]
+    # each full build into a new folder: `--force` on an existing index would reuse its vectors
+    full = [qa_build(src, work / f"idx-incr-{r}", PIPELINE_BACKEND, cache, force=True) for r in range(runs)]
+    idx = work / f"idx-incr-{runs - 1}"
     victim = sorted(src.glob("*.md"))[len(list(src.glob("*.md"))) // 2]
     edits = []
     for r in range(runs):

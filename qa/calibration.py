@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused")
+FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused", "top_sentence",
+            "gap_sentence")
 MODE_FEATURES: dict[str, tuple[str, ...]] = {
-    "hybrid": ("top_dense", "gap_dense", "top_lexical"),
+    # best sentence instead of best passage: a stated answer is one sentence that matches the question
+    # (README "Retrieval quality": held-out AUROC seed 0.858 → 0.863, frontlines 0.688 → 0.756)
+    "hybrid": ("top_sentence", "gap_sentence", "top_lexical"),
     "dense": ("top_dense", "gap_dense"),
     "lexical": ("top_lexical", "gap_lexical"),
 }
@@ -29,17 +32,25 @@ def features(
     lexical: tuple[np.ndarray, np.ndarray],
     article_score: float = 0.0,
     fused_top: float = 0.0,
+    sentence: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Scores that tell an answerable question from one the index cannot answer.
 
     `dense` and `lexical` are (scores, rows) best first. BM25 scores are squashed with log1p so the
-    feature does not grow without bound on long keyword queries.
+    feature does not grow without bound on long keyword queries. `sentence` holds the candidates' best
+    sentence similarities (qa/sentences.py); without them (an index built before sentence vectors) the
+    passage scores stand in.
     """
     d = dense[0]
     lx = [math.log1p(max(float(v), 0.0)) for v in lexical[0][:2]]
+    top_dense = float(d[0]) if len(d) else 0.0
+    gap_dense = float(d[0] - d[1]) if len(d) > 1 else 0.0
+    best = np.sort(sentence)[::-1] if sentence is not None and len(sentence) else None
     return {
-        "top_dense": float(d[0]) if len(d) else 0.0,
-        "gap_dense": float(d[0] - d[1]) if len(d) > 1 else 0.0,
+        "top_dense": top_dense,
+        "gap_dense": gap_dense,
+        "top_sentence": float(best[0]) if best is not None else top_dense,
+        "gap_sentence": float(best[0] - best[1]) if best is not None and len(best) > 1 else gap_dense,
         "top_lexical": lx[0] if lx else 0.0,
         "gap_lexical": lx[0] - lx[1] if len(lx) > 1 else 0.0,
         "top_article": float(article_score),

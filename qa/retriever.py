@@ -47,8 +47,8 @@ DEFAULT_RETRIEVAL: dict[str, Any] = {
     "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
     "sentence_weight": 0.5,  # RRF weight of the best-sentence ranking (qa/sentences.py); 0 = off
     "calibrations": {  # per mode, each over the scores that mode has (qa/calibration.py)
-        "hybrid": {"features": ["top_dense", "gap_dense", "top_lexical"], "coef": [6.25952, 3.19892, 3.02008],
-                   "intercept": -5.81634, "threshold": 0.6146},
+        "hybrid": {"features": ["top_sentence", "gap_sentence", "top_lexical"], "coef": [9.35259, 9.02585, 2.5756],
+                   "intercept": -7.51271, "threshold": 0.5276},
         "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.86299, 4.96822], "intercept": -3.1573,
                   "threshold": 0.7613},
         "lexical": {"features": ["top_lexical", "gap_lexical"], "coef": [3.78993, 0.67887], "intercept": -3.2683,
@@ -186,10 +186,11 @@ class Retriever:
             lexical = self.lexical.search(query, n_cand, allowed)
             timings["lexical"] = _ms(t)
         t = time.perf_counter()
+        sentence = self._best_sentences(dense, lexical, qv) if mode != "lexical" else None
         if native is not None:
             ranked, top_article = native, 0.0
         else:
-            ranked, top_article = self._fuse(mode, dense, lexical, qv)
+            ranked, top_article = self._fuse(mode, dense, lexical, qv, sentence)
         if float(self.config.get("max_overlap", 1.0)) < 1.0:
             ranked = collapse_overlaps(ranked, self.chunks, float(self.config["max_overlap"]), k)
         dense_by_row = dict(zip(dense[1].tolist(), dense[0].tolist()))
@@ -205,7 +206,8 @@ class Retriever:
             )
             for r, (row, score) in enumerate(ranked[:k], 1)
         ]
-        feats = answer_features(dense, lexical, top_article, ranked[0][1] if ranked and mode == "hybrid" else 0.0)
+        feats = answer_features(dense, lexical, top_article, ranked[0][1] if ranked and mode == "hybrid" else 0.0,
+                                sentence[1] if sentence is not None else None)
         calibration = calibration_for(self.config, mode)
         confidence = calibrated(calibration, feats)
         timings["fuse"] = _ms(t)
@@ -220,12 +222,23 @@ class Retriever:
             features=feats,
         )
 
+    def _best_sentences(
+        self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray], qv: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(candidate rows, each one's best sentence similarity) over both lists' candidates, if the index has
+        sentence vectors (qa/sentences.py)."""
+        if self._sentences is None or qv is None:
+            return None
+        rows = np.unique(np.concatenate([dense[1], lexical[1]]).astype(np.int64))
+        return rows, self._sentences.best(rows, qv)
+
     def _fuse(
         self,
         mode: str,
         dense: tuple[np.ndarray, np.ndarray],
         lexical: tuple[np.ndarray, np.ndarray],
         query_vector: np.ndarray | None,
+        sentence: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[list[tuple[int, float]], float]:
         """Passages best first with their scores, and the query's best article similarity (0 if unknown)."""
         top_article = 0.0
@@ -239,9 +252,9 @@ class Retriever:
             lists = [dense[1], lexical[1]]
             weights = [float(self.config["dense_weight"]), float(self.config["lexical_weight"])]
             sentence_weight = float(self.config.get("sentence_weight", 0.0))
-            if sentence_weight > 0 and self._sentences is not None and query_vector is not None:
-                # the same candidates, ranked by their best sentence (qa/sentences.py)
-                lists.append(self._sentences.ranking(np.concatenate(lists), query_vector))
+            if sentence_weight > 0 and sentence is not None:
+                rows, best = sentence  # the same candidates, ranked by their best sentence
+                lists.append(rows[np.argsort(-best, kind="stable")])
                 weights.append(sentence_weight)
             fused = rrf(lists, k=int(self.config["rrf_k"]), weights=weights)
         if self._article_vectors is not None and query_vector is not None:

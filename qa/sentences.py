@@ -71,8 +71,3 @@ class SentenceVectors:
         sims = self.vectors[idx].astype(np.float32) @ query.astype(np.float32)
         firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         return np.maximum.reduceat(sims, firsts)
-
-    def ranking(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-        """`rows` reordered best sentence first (ties by row, so the order is deterministic)."""
-        rows = np.unique(rows)
-        return rows[np.argsort(-self.best(rows, query), kind="stable")]

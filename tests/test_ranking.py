@@ -137,10 +137,13 @@ def test_confidence_is_a_logistic_over_named_features() -> None:
     assert 0.0 <= confidence(cal, {"top_dense": -50.0}) < 1e-9
     assert confidence(cal, {"top_dense": 9e9}) == 1.0
     f = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.array([np.e - 1]), np.array([1])), 0.3, 0.05)
-    assert f == pytest.approx(
+    assert f == pytest.approx(  # no sentence scores: the passage scores stand in for them
         {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "gap_lexical": 0.0, "top_article": 0.3,
-         "top_fused": 0.05}
+         "top_fused": 0.05, "top_sentence": 0.7, "gap_sentence": 0.2}
     )
+    with_sentences = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.zeros(0), np.zeros(0, np.int64)),
+                              sentence=np.array([0.4, 0.9, 0.6]))
+    assert with_sentences["top_sentence"] == pytest.approx(0.9) and with_sentences["gap_sentence"] == pytest.approx(0.3)
     assert features((np.zeros(0), np.zeros(0, np.int64)), (np.zeros(0), np.zeros(0, np.int64)))["top_dense"] == 0
 
 
@@ -229,7 +232,8 @@ def test_each_mode_flags_answerable_and_off_topic(mode: str, seed_index: Path, s
     assert on.answerable and not off.answerable
     assert on.confidence > off.confidence
     cal = for_mode(r.config, mode)
-    top = "top_lexical" if mode == "lexical" else "top_dense"
+    top = {"lexical": "top_lexical", "dense": "top_dense", "hybrid": "top_sentence"}[mode]
+    assert top in cal["features"]
     levels = [confidence(cal, on.features | {top: v}) for v in np.linspace(0.0, 3.0 if mode == "lexical" else 1.0, 6)]
     assert levels == sorted(levels) and levels[-1] > levels[0]
 
