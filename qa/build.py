@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def build(
 
     with ix.build_lock(index_dir):
         old_manifest, old_chunks, vector_cache = _previous(index_dir)
-        expected = {"model": model_settings(settings), "chunker": chunker_settings(settings)}
+        expected: dict[str, dict[str, Any]] = {"model": model_settings(settings), "chunker": chunker_settings(settings)}
         reusable = old_manifest is not None and not force
         if reusable and old_manifest is not None:
             try:
@@ -172,7 +173,7 @@ def build(
             else:
                 try:
                     article_chunks = chunker.chunk(article)
-                except Exception as exc:  # a bug on one odd file must not sink the build
+                except Exception as exc:  # noqa: BLE001  (a bug on one odd file must not sink the build)
                     p = Problem(article.file, None, f"could not be split into passages: {exc!r}")
                     report.problems.append(p)
                     reporter.problem(p)

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class Manifest:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def resolve(index_dir: Path) -> Path:
@@ -120,8 +120,7 @@ def read_vectors(folder: Path) -> np.ndarray:
 
 def write_records(folder: Path, chunks: list[Chunk], articles: list[ArticleInfo], vectors: np.ndarray) -> None:
     with open(folder / CHUNKS, "w", encoding="utf-8") as f:
-        for c in chunks:
-            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks)
     (folder / ARTICLES).write_text(
         json.dumps([a.to_dict() for a in articles], ensure_ascii=False, indent=1), encoding="utf-8"
     )

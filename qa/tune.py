@@ -134,12 +134,12 @@ def calibrate(
     coef, intercept = fit_logistic(xa, ya, l2=1.0)
     coef, intercept = np.round(coef, 5), round(intercept, 5)
     p = 1.0 / (1.0 + np.exp(-(xa @ coef + intercept)))
-    threshold = round(threshold_for_precision(p, ya, precision), 4)
+    threshold = round(threshold_for_precision(p, y, precision), 4)
     chosen = p >= threshold
     calibration = {"features": list(names), "coef": [float(c) for c in coef], "intercept": intercept,
                    "threshold": threshold}
     fit = {
-        "auroc": round(auroc(p, ya), 4),
+        "auroc": round(auroc(p, y), 4),
         "precision": round(float(ya[chosen].mean()) if chosen.any() else 0.0, 4),
         "recall": round(float(chosen[ya == 1].mean()), 4),
         "target_precision": precision,
