@@ -66,6 +66,20 @@ class FaissStore:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def _filtered(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
+        """Search parameters that keep only `selector`'s rows. HNSW and IVF refuse the generic class
+        ("params have incorrect type"), and theirs must carry the index's own efSearch / nprobe."""
+        import faiss
+
+        # faiss' stubs declare no kwargs, but its Python wrappers take them (and keep `sel` alive)
+        if self.index_type == "hnsw":
+            ef = faiss.downcast_index(self.index).hnsw.efSearch
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)  # type: ignore[call-arg]
+        if self.index_type == "ivf":
+            nprobe = faiss.extract_index_ivf(self.index).nprobe
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]
+        return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
@@ -81,10 +95,7 @@ class FaissStore:
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
-            # faiss' stub declares no kwargs, but its Python wrapper takes them (and keeps `sel` alive)
-            params = faiss.SearchParameters(  # type: ignore[call-arg]
-                sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            )
+            params = self._filtered(faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
         scores, rows = self.index.search(q, k, params=params)
         keep = rows[0] >= 0
         return scores[0][keep], rows[0][keep]
