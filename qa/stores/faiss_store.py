@@ -67,14 +67,15 @@ class FaissStore:
         return int(self.index.ntotal)
 
     def _filtered(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
-        """Search parameters that keep only `selector`'s rows. HNSW and IVF refuse the generic class
-        ("params have incorrect type"), and theirs must carry the index's own efSearch / nprobe."""
+        """Search parameters that keep only `selector`'s rows. IVF refuses the generic class ("params have
+        incorrect type"); per-type parameters carry the index's own nprobe / efSearch, not the defaults."""
         import faiss
 
         # faiss' stubs declare no kwargs, but its Python wrappers take them (and keep `sel` alive)
         if self.index_type == "hnsw":
-            ef = faiss.downcast_index(self.index).hnsw.efSearch
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)  # type: ignore[call-arg]
+            ef = faiss.downcast_index(self.index).hnsw.efSearch  # type: ignore[attr-defined]
+            hnsw = faiss.SearchParametersHNSW  # type: ignore[attr-defined]  # missing from faiss' stubs
+            return hnsw(sel=selector, efSearch=ef)  # type: ignore[no-any-return]
         if self.index_type == "ivf":
             nprobe = faiss.extract_index_ivf(self.index).nprobe
             return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]
