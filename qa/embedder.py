@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -119,10 +119,7 @@ class Embedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        start = time.perf_counter()
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
+        for idx in self._batches(texts, progress):
             with self._arithmetic():
                 vecs = self.model.encode(
                     [texts[i] for i in idx],
@@ -132,9 +129,17 @@ class Embedder:
                     show_progress_bar=False,
                 )
             out[idx] = vecs.astype(np.float32, copy=False)
+        return out
+
+    def _batches(self, texts: Sequence[str], progress: Progress | None) -> Iterator[list[int]]:
+        """Indices of `texts` in batches of similar length (so batches pad little), reporting progress after
+        each batch is done."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        start = time.perf_counter()
+        for b in range(0, len(order), self.batch_size):
+            yield order[b : b + self.batch_size]
             if progress:
                 progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
-        return out
 
     def encode_with_sentences(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], progress: Progress | None = None
@@ -145,10 +150,7 @@ class Embedder:
 
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        start = time.perf_counter()
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
+        for idx in self._batches(texts, progress):
             with self._arithmetic():
                 rows = self.model.encode(  # per text, its tokens' embeddings (padding cut off)
                     [texts[i] for i in idx], batch_size=self.batch_size, output_value="token_embeddings",
@@ -161,8 +163,6 @@ class Embedder:
                 passage = tokens.mean(0)  # the model's own pooling: mean over all tokens, then unit length
                 out[i] = passage / max(float(np.linalg.norm(passage)), 1e-12)
                 per[i] = pool(tokens, offsets, spans[i], passage)
-            if progress:
-                progress(min(b + self.batch_size, len(order)), len(order), time.perf_counter() - start)
         return out, per
 
     def _offsets(self, texts: list[str]) -> list[np.ndarray]:

@@ -65,9 +65,9 @@ class SentenceVectors:
         """For each passage row, the cosine of its best-matching sentence with the (unit) query vector."""
         if len(rows) == 0:
             return np.zeros(0, np.float32)
-        starts, ends = self.offsets[rows], self.offsets[rows + 1]
-        lengths = ends - starts
-        idx = np.repeat(starts - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths) + np.arange(lengths.sum())
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # where each row's sentences begin in `idx`
+        idx = np.repeat(starts - firsts, lengths) + np.arange(lengths.sum())
         sims = self.vectors[idx].astype(np.float32) @ query.astype(np.float32)
-        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         return np.maximum.reduceat(sims, firsts)

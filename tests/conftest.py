@@ -19,6 +19,22 @@ NEWS = CORPUS / "frontlines-news"
 SEED_ARTICLE = "liberation_of_kherson"
 
 
+def seeded_index(folder: Path, name: str, settings_factory, embedder, **settings: object):  # type: ignore[no-untyped-def]
+    """A writable copy of seeds/ at folder/seeds and a real index built from it at folder/index/<name>.
+
+    Returns (seeds, index_dir, settings) for tests that edit articles, rebuild or serve their own index."""
+    import shutil
+
+    from qa.build import build
+
+    seeds = folder / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    index_dir = folder / "index" / name
+    s = settings_factory(index=index_dir, **settings)
+    build(s, seeds, index_dir, embedder=embedder)
+    return seeds, index_dir, s
+
+
 def need_corpus() -> None:
     if not FRONTLINES.is_dir():
         pytest.fail(f"{FRONTLINES} is missing: the shared corpus must sit beside the repository")

@@ -20,7 +20,7 @@ import pytest
 from qa import index as ix
 from qa.build import build
 from qa.retriever import Retriever
-from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus
+from tests.conftest import FRONTLINES, ROOT, need_corpus, seeded_index
 
 QUESTIONS = [
     "How many soldiers did Russia say it withdrew across the Dnipro?",
@@ -90,11 +90,7 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     settings_factory,
     embedder,  # type: ignore[no-untyped-def]
 ) -> None:
-    seeds = tmp_path / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    index_dir = tmp_path / "index" / "kb"
-    settings = settings_factory(index=index_dir)
-    build(settings, seeds, index_dir, embedder=embedder)
+    seeds, index_dir, settings = seeded_index(tmp_path, "kb", settings_factory, embedder)
     before_files = snapshot(index_dir)
     before_folder = ix.resolve(index_dir)
     before_answers = answers(Retriever.load(index_dir, settings, embedder=embedder))
@@ -139,11 +135,7 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
 
 
 def test_readers_load_and_search_while_builds_publish(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    seeds = tmp_path / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    index_dir = tmp_path / "index" / "cs"
-    settings = settings_factory(index=index_dir)
-    build(settings, seeds, index_dir, embedder=embedder)
+    seeds, index_dir, settings = seeded_index(tmp_path, "cs", settings_factory, embedder)
     serving = Retriever.load(index_dir, settings, embedder=embedder)
     serving_answers = answers(serving)
     versions: dict[str, set[str]] = {serving.manifest.id: {c.id for c in serving.chunks}}

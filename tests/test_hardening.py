@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from qa import index as ix
 from qa.api import create_app, serving
 from qa.build import build
-from tests.conftest import ROOT, SEED_ARTICLE, SEEDS
+from tests.conftest import ROOT, SEED_ARTICLE, SEEDS, seeded_index
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"
 BRIDGES = (
@@ -42,11 +42,7 @@ def assert_error(r: Any, status: int, code: str | None = None) -> dict[str, Any]
 @pytest.fixture()
 def live(tmp_path: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
     """A copy of seeds/ and an index built from it; yields a function making a started TestClient."""
-    seeds = tmp_path / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    index_dir = tmp_path / "index" / "live"
-    settings = settings_factory(index=index_dir, reload_check_s=0)
-    build(settings, seeds, index_dir, embedder=embedder)
+    seeds, index_dir, settings = seeded_index(tmp_path, "live", settings_factory, embedder, reload_check_s=0)
     clients: list[TestClient] = []
 
     def start(**overrides: Any) -> TestClient:

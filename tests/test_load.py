@@ -21,7 +21,7 @@ import pytest
 
 from qa import index as ix
 from qa.build import build
-from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus
+from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus, seeded_index
 from tests.live_server import serve
 
 CLIENTS = 8
@@ -68,11 +68,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory, settings_factory, embedder) -> Iterator[Live]:  # type: ignore[no-untyped-def]
     need_corpus()
     tmp = tmp_path_factory.mktemp("load")
-    seeds = tmp / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    index_dir = tmp / "index" / "live"
-    settings = settings_factory(index=index_dir)
-    build(settings, seeds, index_dir, embedder=embedder)
+    seeds, index_dir, settings = seeded_index(tmp, "live", settings_factory, embedder)
     with serve(index_dir, tmp / "server", QA_RELOAD_CHECK_S="1") as live_server:
         state = Live(live_server.url, seeds, index_dir, settings)
         state.record()

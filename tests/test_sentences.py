@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from qa import index as ix
 from qa.build import build
 from qa.retriever import Retriever
 from qa.sentences import SentenceVectors, pool, spans_in
-from tests.conftest import SEEDS
+from tests.conftest import seeded_index
 
 
 def _unit(*xs: float) -> np.ndarray:
@@ -78,11 +77,7 @@ def test_index_has_sentence_vectors_for_every_passage(seed_index: Path) -> None:
 def test_index_without_sentences_still_serves_and_next_build_adds_them(
     tmp_path: Path, settings_factory, embedder  # type: ignore[no-untyped-def]
 ) -> None:
-    seeds = tmp_path / "seeds"
-    shutil.copytree(SEEDS, seeds)
-    index_dir = tmp_path / "index" / "old"
-    s = settings_factory(index=index_dir)
-    build(s, seeds, index_dir, embedder=embedder)
+    seeds, index_dir, s = seeded_index(tmp_path, "old", settings_factory, embedder)
     (ix.resolve(index_dir) / ix.SENTENCES).unlink()  # as built before sentence vectors existed
     r = Retriever.load(index_dir, s, embedder=embedder)
     hits = r.search("When did Russia withdraw from Kherson?", k=3).hits
