@@ -116,19 +116,44 @@ def _sentences(masked: str, unit: _Unit) -> list[_Unit]:
     return out
 
 
+def _longest(start: int, stop: int, fits: Callable[[int, int], bool]) -> int:
+    """End (exclusive) of the longest window start..end, end <= stop, with fits(start, end), where fits holds
+    up to some end and fails beyond it (more words never take fewer tokens); one item is taken as given.
+    Gallops (2, 3, 5, 9, ... items) then bisects: O(log n) token counts per window, not one per word."""
+    good, step = start + 1, 1
+    while good < stop:
+        probe = min(good + step, stop)
+        if not fits(start, probe):
+            break
+        good, step = probe, step * 2
+    else:
+        return good
+    bad = probe
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(start, mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
 def _words(masked: str, unit: _Unit, fits: Callable[[str], bool]) -> list[_Unit]:
     """Last resort for one over-long sentence: windows of whole words."""
     out: list[_Unit] = []
     words = list(re.finditer(r"\S+", masked[unit.start : unit.end]))
+
+    def span(i: int, j: int) -> tuple[int, int]:  # words i..j-1
+        return unit.start + words[i].start(), unit.start + words[j - 1].end()
+
+    def window_fits(i: int, j: int) -> bool:
+        s, e = span(i, j)
+        return fits(clean_block(masked[s:e]))
+
     i = 0
     while i < len(words):
-        j = i + 1
-        while j < len(words):
-            text = clean_block(masked[unit.start + words[i].start() : unit.start + words[j].end()])
-            if not fits(text):
-                break
-            j += 1
-        s, e = unit.start + words[i].start(), unit.start + words[j - 1].end()
+        j = _longest(i, len(words), window_fits)
+        s, e = span(i, j)
         text = clean_block(masked[s:e])
         if text and not fits(text):  # one "word" over budget (a URL, a run of symbols): cut it
             out += _characters(masked, s, e, fits)
@@ -159,11 +184,13 @@ def _text_windows(unit: _Unit, fits: Callable[[str], bool]) -> list[_Unit]:
     """Split rendered (front-matter) text by words; every part keeps the unit's span."""
     words = unit.text.split()
     out: list[_Unit] = []
+
+    def window_fits(i: int, j: int) -> bool:
+        return fits(" ".join(words[i:j]))
+
     i = 0
     while i < len(words):
-        j = i + 1
-        while j < len(words) and fits(" ".join(words[i : j + 1])):
-            j += 1
+        j = _longest(i, len(words), window_fits)
         out.append(_Unit(unit.start, unit.end, " ".join(words[i:j]), sentence=True, synthetic=True))
         i = j
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.articles import load_folder, parse
-from qa.chunker import Chunker, ChunkerConfig, outline
+from qa.chunker import Chunker, ChunkerConfig, _longest, outline
 from qa.markdown import clean_block, slugify
 from qa.records import Article, Chunk
 from qa.tokens import count_model_tokens, count_tokens
@@ -125,6 +125,24 @@ def test_long_section_splits_at_sentences_with_overlap_never_mid_word() -> None:
         assert c.tokens <= 80
         assert c.text.endswith(".") and c.text[0].isupper()
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_sentence_without_stops_splits_into_word_windows_each_as_long_as_fits() -> None:
+    words = [f"word{i}" for i in range(400)]
+    a = article("---\ntitle: Run-on\n---\n## Run\n" + " ".join(words) + "\n")
+    chunks = Chunker(ChunkerConfig(max_tokens=50, overlap_tokens=0)).chunk(a)
+    assert " ".join(c.text for c in chunks).split() == words  # every word once, in order, none cut
+    for c, nxt in itertools.pairwise(chunks):
+        assert count_tokens(c.text) <= 50
+        assert count_tokens(c.text + " " + nxt.text.split()[0]) > 50  # one more word would not fit
+
+
+def test_longest_window_matches_a_linear_scan() -> None:
+    for start in (0, 3):
+        for stop in range(start + 1, 40):
+            for limit in range(45):  # windows of up to `limit` items fit
+                expected = min(max(start + limit, start + 1), stop)
+                assert _longest(start, stop, lambda i, j, limit=limit: j - i <= limit) == expected  # type: ignore[misc]
 
 
 def test_ids_stable_across_builds_and_change_only_for_edited_text() -> None:
