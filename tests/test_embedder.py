@@ -43,3 +43,20 @@ def test_settings_refuse_unknown_precision() -> None:
     with pytest.raises(ValidationError):
         Settings(precision="fp8")  # type: ignore[arg-type]
     assert Settings(precision="fp32").precision == "fp32"
+
+
+def test_batches_group_texts_by_token_count_not_characters(embedder) -> None:  # type: ignore[no-untyped-def]
+    # Long rare words: many characters, many word-pieces each; short common words: few of both.
+    dense = ["pneumonoultramicroscopicsilicovolcanoconiosis " * n for n in (3, 4)]  # ~130-180 chars
+    sparse = ["the cat sat on a mat " * n for n in (7, 8)]  # ~150-170 chars, fewer word-pieces
+    texts = [dense[0], sparse[0], dense[1], sparse[1]]
+    lengths = embedder._token_lengths(texts)
+    by_tokens = sorted(range(4), key=lambda i: lengths[i])
+    by_chars = sorted(range(4), key=lambda i: len(texts[i]))
+    assert set(by_tokens[:2]) != set(by_chars[:2])  # the two orders disagree, so the test can tell them apart
+    e = Embedder(batch_size=2)
+    e._model = embedder.model
+    assert [set(b) for b in e._batches(texts, None)] == [set(by_tokens[:2]), set(by_tokens[2:])]
+    # and the vectors are the same whichever way the texts were batched
+    one_by_one = np.stack([embedder.encode([t])[0] for t in texts])
+    assert np.all(np.sum(e.encode(texts) * one_by_one, axis=1) > 0.9999)
