@@ -7,10 +7,12 @@ new or edited text is embedded (vectors are keyed by model weights and the hash 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,8 @@ import numpy as np
 
 from qa import __version__
 from qa import index as ix
-from qa.articles import find_files, iter_articles
-from qa.chunker import Chunker, ChunkerConfig, sections_of
+from qa.articles import find_files
+from qa.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
 from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
 from qa.lexical import STEMMER, STOPWORDS, LexicalIndex
@@ -158,7 +160,17 @@ def build(
         infos: list[ArticleInfo] = []
         hashes: dict[str, str] = {}
         start = time.perf_counter()
-        for n, (article, problems) in enumerate(iter_articles(seeds, files), 1):
+        old_hashes = old_manifest.articles if old_manifest else {}
+        reuse = {a: old_hashes[a] for a in old_chunks if a in old_hashes} if reusable else {}
+        # A build from scratch reads and chunks in worker processes while this thread loads the model.
+        from_scratch = not reuse and not vector_cache
+        load_model = None
+        if from_scratch:
+            embedder = embedder or Embedder.from_settings(settings)
+            load_model = partial(getattr, embedder, "model")
+        processes = (settings.threads or os.cpu_count() or 1) if from_scratch else 1
+        results = chunk_files(files, seeds, chunker, reuse, processes, load_model)
+        for n, (article, problems, article_chunks) in enumerate(results, 1):
             for p in problems:
                 report.problems.append(p)
                 reporter.problem(p)
@@ -166,19 +178,17 @@ def build(
             if article is None:
                 continue
             hashes[article.id] = article.content_hash
-            old_hash = old_manifest.articles.get(article.id) if old_manifest else None
-            if reusable and old_hash == article.content_hash and article.id in old_chunks:
+            old_hash = old_hashes.get(article.id)
+            if article_chunks is None:
                 article_chunks = old_chunks[article.id]
                 report.unchanged += 1
+            elif isinstance(article_chunks, str):  # the chunker failed on this file
+                p = Problem(article.file, None, f"could not be split into passages: {article_chunks}")
+                report.problems.append(p)
+                reporter.problem(p)
+                hashes.pop(article.id)
+                continue
             else:
-                try:
-                    article_chunks = chunker.chunk(article)
-                except Exception as exc:  # noqa: BLE001  (a bug on one odd file must not sink the build)
-                    p = Problem(article.file, None, f"could not be split into passages: {exc!r}")
-                    report.problems.append(p)
-                    reporter.problem(p)
-                    hashes.pop(article.id)
-                    continue
                 (report.changed if old_hash else report.added).append(article.id)
             chunks.extend(article_chunks)
             infos.append(

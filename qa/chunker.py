@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 
+from qa.articles import load_file
 from qa.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
-from qa.records import Article, Chunk, Section
+from qa.records import Article, Chunk, Problem, Section
 from qa.tokens import count_model_tokens, count_tokens
 
 INFOBOX = "Infobox"
@@ -373,3 +376,49 @@ def _infobox_units(article: Article) -> list[_Unit]:
             if text:
                 units.append(_Unit(span[0], span[1], f"{name.replace('_', ' ')}: {text}", synthetic=True))
     return units
+
+
+# -- reading and chunking many files -------------------------------------------------------------------
+
+ChunkedFile = tuple[Article | None, list[Problem], list[Chunk] | str | None]
+
+
+def chunk_file(path: Path, root: Path, chunker: Chunker, reuse: Mapping[str, str]) -> ChunkedFile:
+    """Load one file and split it: (article, problems, passages). Passages are None when `reuse` maps the
+    article's id to its current content hash (the caller has them already), or the error text when the
+    chunker failed on it (one odd file must not sink a build)."""
+    article, problems = load_file(path, root)
+    if article is None or reuse.get(article.id) == article.content_hash:
+        return article, problems, None
+    try:
+        return article, problems, chunker.chunk(article)
+    except Exception as exc:  # noqa: BLE001
+        return article, problems, repr(exc)
+
+
+def chunk_files(
+    files: Sequence[Path],
+    root: Path,
+    chunker: Chunker,
+    reuse: Mapping[str, str],
+    processes: int = 1,
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterator[ChunkedFile]:
+    """`chunk_file` over files, in order. With processes > 1 the files are read and split in worker
+    processes while this thread runs `meanwhile` (the build loads the embedding model then)."""
+    if processes <= 1 or len(files) < 2 * processes:
+        if meanwhile:
+            meanwhile()
+        for path in files:
+            yield chunk_file(path, root, chunker, reuse)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: forking a process that has loaded torch, or is loading it, can hang the child
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = partial(chunk_file, root=root, chunker=chunker, reuse=dict(reuse))
+        results = pool.map(job, files, chunksize=max(1, len(files) // (8 * processes)))  # all submitted now
+        if meanwhile:
+            meanwhile()
+        yield from results

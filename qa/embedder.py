@@ -131,11 +131,14 @@ class Embedder:
             out[idx] = vecs.astype(np.float32, copy=False)
         return out
 
-    def _batches(self, texts: Sequence[str], progress: Progress | None) -> Iterator[list[int]]:
+    def _batches(
+        self, texts: Sequence[str], progress: Progress | None, lengths: Sequence[int] | None = None
+    ) -> Iterator[list[int]]:
         """Indices of `texts` in batches of equal token length, or nearly (so batches pad little), reporting
         progress after each batch is done. Sorting by word-pieces rather than characters matters: on the
         frontlines passages, character-sorted batches of 32 compute 32% padding, token-sorted ones 0.6%."""
-        lengths = self._token_lengths(texts) if len(texts) > 1 else [0]
+        if lengths is None:
+            lengths = self._token_lengths(texts) if len(texts) > 1 else [0]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
@@ -152,19 +155,20 @@ class Embedder:
 
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
-        for idx in self._batches(texts, progress):
+        offsets = self._offsets(texts)  # tokenised once: the batching sorts by these lengths too
+        for idx in self._batches(texts, progress, [len(o) for o in offsets]):
             with self._arithmetic():
                 rows = self.model.encode(  # per text, its tokens' embeddings (padding cut off)
                     [texts[i] for i in idx], batch_size=self.batch_size, output_value="token_embeddings",
                     convert_to_numpy=False, show_progress_bar=False,
                 )
-            for i, row, offsets in zip(idx, rows, self._offsets([texts[i] for i in idx])):
+            for i, row in zip(idx, rows):
                 tokens = row.float().cpu().numpy()
-                if len(tokens) != len(offsets):
-                    raise RuntimeError(f"tokenisation differs from the model's ({len(offsets)} vs {len(tokens)} tokens)")
+                if len(tokens) != len(offsets[i]):
+                    raise RuntimeError(f"tokenisation differs from the model's ({len(offsets[i])} vs {len(tokens)} tokens)")
                 passage = tokens.mean(0)  # the model's own pooling: mean over all tokens, then unit length
                 out[i] = passage / max(float(np.linalg.norm(passage)), 1e-12)
-                per[i] = pool(tokens, offsets, spans[i], passage)
+                per[i] = pool(tokens, offsets[i], spans[i], passage)
         return out, per
 
     def _tokenize(self, texts: Sequence[str], offsets: bool) -> Any:
@@ -182,7 +186,7 @@ class Embedder:
     def _token_lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self._tokenize(texts, offsets=False)["input_ids"]]
 
-    def _offsets(self, texts: list[str]) -> list[np.ndarray]:
+    def _offsets(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each text's token char offsets."""
         return [np.asarray(o) for o in self._tokenize(texts, offsets=True)["offset_mapping"]]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import load_folder, parse
-from qa.chunker import Chunker, ChunkerConfig, _longest, outline
+from qa.articles import find_files, load_folder, parse
+from qa.chunker import Chunker, ChunkerConfig, _longest, chunk_files, outline
 from qa.markdown import clean_block, slugify
 from qa.records import Article, Chunk
 from qa.tokens import count_model_tokens, count_tokens
@@ -173,3 +173,38 @@ def test_description_used_as_lead_when_body_has_none(tmp_path: Path) -> None:
     lead = Chunker().chunk(a)[0]
     assert lead.section_path == () and lead.text == "A short summary of X."
     assert "A short summary of X." in a.raw_text[lead.start : lead.end]
+
+
+class _FailsOnCasualties(Chunker):
+    """A chunker with a bug that shows on one kind of article (module level: worker processes import it)."""
+
+    def chunk(self, article: Article) -> list[Chunk]:
+        if "casualt" in article.raw_text.lower():
+            raise ValueError("boom")
+        return super().chunk(article)
+
+
+def test_chunking_in_worker_processes_gives_what_one_process_gives() -> None:
+    need_corpus()
+    files = find_files(FRONTLINES)[:40]
+    called = []
+    serial = list(chunk_files(files, FRONTLINES, Chunker(), {}, processes=1))
+    parallel = list(chunk_files(files, FRONTLINES, Chunker(), {}, processes=2, meanwhile=lambda: called.append(1)))
+    assert called == [1]
+    assert [(a.id if a else None, p, c) for a, p, c in parallel] == [(a.id if a else None, p, c) for a, p, c in serial]
+    assert all(isinstance(c, list) and c for _, _, c in parallel)
+    # an unchanged article (same content hash) is not split again: the caller has its passages
+    first = serial[0][0]
+    assert first is not None
+    again = list(chunk_files(files[:1], FRONTLINES, Chunker(), {first.id: first.content_hash}))
+    assert again[0][2] is None
+
+
+def test_a_chunker_failure_is_that_files_error_in_workers_too() -> None:
+    need_corpus()
+    files = find_files(FRONTLINES)[:40]
+    for processes in (1, 2):
+        out = list(chunk_files(files, FRONTLINES, _FailsOnCasualties(), {}, processes=processes))
+        failed = [c for _, _, c in out if isinstance(c, str)]
+        assert failed and all("boom" in c for c in failed)
+        assert len(failed) < len(out) and all(isinstance(c, list) for _, _, c in out if not isinstance(c, str))
