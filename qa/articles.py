@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,9 +128,29 @@ def parse(raw_text: str, article_id: str, file: str) -> tuple[Article | None, li
         raw_text=raw_text,
         body_start=body_start,
         front_matter_span=fm_span,
-        content_hash=hashlib.sha256(raw_text.encode("utf-8", "surrogatepass")).hexdigest(),
+        content_hash=text_hash(raw_text),
     )
     return article, problems
+
+
+def text_hash(raw_text: str) -> str:
+    return hashlib.sha256(raw_text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def changed_files(files: Iterable[Path], root: Path, known: Mapping[str, str]) -> bool:
+    """Whether any file is new or has a content hash other than `known` (article id → hash), or a known article's
+    file is gone: a quick look (read and hash, no parsing) before deciding how to build."""
+    seen = 0
+    for path in files:
+        article_id = article_id_for(path, root)
+        try:
+            text, _ = decode(path.read_bytes(), article_id)
+        except OSError:
+            return True
+        if known.get(article_id) != text_hash(text):
+            return True
+        seen += 1
+    return seen != len(known)
 
 
 def article_id_for(path: Path, root: Path) -> str:

@@ -7,7 +7,6 @@ new or edited text is embedded (vectors are keyed by model weights and the hash 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import numpy as np
 
 from qa import __version__
 from qa import index as ix
-from qa.articles import find_files
+from qa.articles import changed_files, find_files
 from qa.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
 from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
@@ -125,8 +124,14 @@ def build(
     embedder: Embedder | None = None,
     force: bool = False,
     on_written: Callable[[Path], None] | None = None,
+    processes: int = 1,
 ) -> BuildReport:
-    """Build or update the index; returns what was done. Problems in files are reported, not raised."""
+    """Build or update the index; returns what was done. Problems in files are reported, not raised.
+
+    processes > 1 (what `qa build` passes: the number of cores) reads and chunks the files in that many worker
+    processes when something is to be embedded, while this thread loads the model. Worker processes are
+    started with `spawn`, which re-imports the caller's main module: a script calling this with processes > 1
+    needs the usual `if __name__ == "__main__":` guard, so the default is 1."""
     seeds = seeds or settings.seeds
     index_dir = index_dir or settings.index
     reporter = reporter or Reporter()
@@ -162,14 +167,14 @@ def build(
         start = time.perf_counter()
         old_hashes = old_manifest.articles if old_manifest else {}
         reuse = {a: old_hashes[a] for a in old_chunks if a in old_hashes} if reusable else {}
-        # A build from scratch reads and chunks in worker processes while this thread loads the model.
+        # When something will be embedded (a build from scratch, or a file changed: a quick hash of the files
+        # tells), the files are parsed and chunked in worker processes while this thread loads the model.
         from_scratch = not reuse and not vector_cache
         load_model = None
-        if from_scratch:
+        if from_scratch or changed_files(files, seeds, old_hashes):
             embedder = embedder or Embedder.from_settings(settings)
             load_model = partial(getattr, embedder, "model")
-        processes = (settings.threads or os.cpu_count() or 1) if from_scratch else 1
-        results = chunk_files(files, seeds, chunker, reuse, processes, load_model)
+        results = chunk_files(files, seeds, chunker, reuse, processes if load_model else 1, load_model)
         for n, (article, problems, article_chunks) in enumerate(results, 1):
             for p in problems:
                 report.problems.append(p)

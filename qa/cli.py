@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) 
 
     settings = get_settings()
     with RichReporter(quiet=quiet) as reporter:
-        report = run_build(settings, seeds, index_dir, reporter=reporter, force=force)
+        processes = settings.threads or os.cpu_count() or 1  # read and chunk on every core (see qa.build.build)
+        report = run_build(settings, seeds, index_dir, reporter=reporter, force=force, processes=processes)
     click.echo(report.summary())
 
 

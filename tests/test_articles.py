@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import decode, load_folder, parse
+from qa.articles import changed_files, decode, find_files, load_folder, parse
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 
@@ -87,3 +87,20 @@ def test_nested_folders_give_relative_ids(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "deep.md").write_text("# Deep\n\ntext\n")
     assert [a.id for a in load_folder(tmp_path).articles] == ["sub/deep"]
+
+
+def test_changed_files_sees_new_edited_and_removed_articles(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.md").write_text(f"---\ntitle: {name}\n---\nText of {name}.\n")
+    loaded = load_folder(tmp_path)
+    known = {a.id: a.content_hash for a in loaded.articles}
+    assert not changed_files(find_files(tmp_path), tmp_path, known)
+    (tmp_path / "b.md").write_text("---\ntitle: b\n---\nEdited.\n")
+    assert changed_files(find_files(tmp_path), tmp_path, known)
+    (tmp_path / "b.md").write_text("---\ntitle: b\n---\nText of b.\n")
+    assert not changed_files(find_files(tmp_path), tmp_path, known)  # the same text again: no change
+    (tmp_path / "c.md").write_text("---\ntitle: c\n---\nNew.\n")
+    assert changed_files(find_files(tmp_path), tmp_path, known)
+    (tmp_path / "c.md").unlink()
+    (tmp_path / "a.md").unlink()
+    assert changed_files(find_files(tmp_path), tmp_path, known)
