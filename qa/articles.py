@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,20 +137,14 @@ def text_hash(raw_text: str) -> str:
     return hashlib.sha256(raw_text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def changed_files(files: Iterable[Path], root: Path, known: Mapping[str, str]) -> bool:
-    """Whether any file is new or has a content hash other than `known` (article id → hash), or a known article's
-    file is gone: a quick look (read and hash, no parsing) before deciding how to build."""
-    seen = 0
-    for path in files:
-        article_id = article_id_for(path, root)
-        try:
-            text, _ = decode(path.read_bytes(), article_id)
-        except OSError:
-            return True
-        if known.get(article_id) != text_hash(text):
-            return True
-        seen += 1
-    return seen != len(known)
+def scan_file(path: Path, root: Path) -> tuple[str, str | None, list[Problem]]:
+    """(article id, content hash or None if unreadable, decoding problems): a quick look before parsing."""
+    article_id = article_id_for(path, root)
+    try:
+        text, problems = decode(path.read_bytes(), path.relative_to(root).as_posix())
+    except OSError:
+        return article_id, None, []
+    return article_id, text_hash(text), problems
 
 
 def article_id_for(path: Path, root: Path) -> str:

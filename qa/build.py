@@ -19,7 +19,7 @@ import numpy as np
 
 from qa import __version__
 from qa import index as ix
-from qa.articles import changed_files, find_files
+from qa.articles import find_files, scan_file
 from qa.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
 from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
@@ -90,6 +90,13 @@ class Reporter:
 
 
 Vectors = dict[str, tuple[np.ndarray, np.ndarray]]  # embedded-text key → (passage vector, sentence vectors)
+
+
+def _previous_articles(index_dir: Path) -> dict[str, ArticleInfo]:
+    try:
+        return {a.id: a for a in ix.read_articles(ix.resolve(index_dir))}
+    except (QAError, OSError, ValueError):
+        return {}
 
 
 def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], Vectors]:
@@ -167,24 +174,39 @@ def build(
         start = time.perf_counter()
         old_hashes = old_manifest.articles if old_manifest else {}
         reuse = {a: old_hashes[a] for a in old_chunks if a in old_hashes} if reusable else {}
-        # When something will be embedded (a build from scratch, or a file changed: a quick hash of the files
-        # tells), the files are parsed and chunked in worker processes while this thread loads the model.
-        from_scratch = not reuse and not vector_cache
+        old_infos = _previous_articles(index_dir) if reuse else {}
+        # An article whose file has the content hash the index has is not parsed or split again: its passages
+        # and record come from the index (a quick read + hash of every file tells).
+        scanned = {path: scan_file(path, seeds) for path in files} if reuse else {}
+        unchanged = {p for p, (aid, h, _) in scanned.items() if h and reuse.get(aid) == h and aid in old_infos}
+        to_split = [p for p in files if p not in unchanged]
+        # From scratch, the files are parsed and split in worker processes while this thread loads the model.
         load_model = None
-        if from_scratch or changed_files(files, seeds, old_hashes):
+        if not reuse and not vector_cache:
             embedder = embedder or Embedder.from_settings(settings)
             load_model = partial(getattr, embedder, "model")
-        results = chunk_files(files, seeds, chunker, reuse, processes if load_model else 1, load_model)
-        for n, (article, problems, article_chunks) in enumerate(results, 1):
+        results = chunk_files(to_split, seeds, chunker, reuse, processes if load_model else 1, load_model)
+        for n, path in enumerate(files, 1):
+            reporter.advance(n, len(files), time.perf_counter() - start)
+            if path in unchanged:
+                article_id, _, problems = scanned[path]
+                for p in problems:
+                    report.problems.append(p)
+                    reporter.problem(p)
+                hashes[article_id] = old_hashes[article_id]
+                chunks.extend(old_chunks[article_id])
+                infos.append(old_infos[article_id])
+                report.unchanged += 1
+                continue
+            article, problems, article_chunks = next(results)
             for p in problems:
                 report.problems.append(p)
                 reporter.problem(p)
-            reporter.advance(n, len(files), time.perf_counter() - start)
             if article is None:
                 continue
             hashes[article.id] = article.content_hash
             old_hash = old_hashes.get(article.id)
-            if article_chunks is None:
+            if article_chunks is None:  # same hash, but its record was not readable: passages from the index
                 article_chunks = old_chunks[article.id]
                 report.unchanged += 1
             elif isinstance(article_chunks, str):  # the chunker failed on this file

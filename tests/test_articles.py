@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import changed_files, decode, find_files, load_folder, parse
+from qa.articles import decode, load_folder, parse, scan_file
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 
@@ -89,18 +89,15 @@ def test_nested_folders_give_relative_ids(tmp_path: Path) -> None:
     assert [a.id for a in load_folder(tmp_path).articles] == ["sub/deep"]
 
 
-def test_changed_files_sees_new_edited_and_removed_articles(tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.md").write_text(f"---\ntitle: {name}\n---\nText of {name}.\n")
-    loaded = load_folder(tmp_path)
-    known = {a.id: a.content_hash for a in loaded.articles}
-    assert not changed_files(find_files(tmp_path), tmp_path, known)
-    (tmp_path / "b.md").write_text("---\ntitle: b\n---\nEdited.\n")
-    assert changed_files(find_files(tmp_path), tmp_path, known)
-    (tmp_path / "b.md").write_text("---\ntitle: b\n---\nText of b.\n")
-    assert not changed_files(find_files(tmp_path), tmp_path, known)  # the same text again: no change
-    (tmp_path / "c.md").write_text("---\ntitle: c\n---\nNew.\n")
-    assert changed_files(find_files(tmp_path), tmp_path, known)
-    (tmp_path / "c.md").unlink()
-    (tmp_path / "a.md").unlink()
-    assert changed_files(find_files(tmp_path), tmp_path, known)
+def test_scan_file_hashes_as_parsing_does_and_reports_decoding(tmp_path: Path) -> None:
+    good = tmp_path / "a.md"
+    good.write_text("---\ntitle: a\n---\nText of a.\n")
+    bad = tmp_path / "sub" / "b.md"
+    bad.parent.mkdir()
+    bad.write_bytes(b"---\ntitle: b\n---\nCaf\xe9 text.\n")
+    by_id = {a.id: a for a in load_folder(tmp_path).articles}
+    assert scan_file(good, tmp_path) == ("a", by_id["a"].content_hash, [])
+    article_id, h, problems = scan_file(bad, tmp_path)
+    assert (article_id, h) == ("sub/b", by_id["sub/b"].content_hash)
+    assert [(p.file, p.line, p.skipped) for p in problems] == [("sub/b.md", 4, False)]
+    assert scan_file(tmp_path / "gone.md", tmp_path) == ("gone", None, [])

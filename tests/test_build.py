@@ -53,6 +53,27 @@ def test_rebuild_is_a_noop_then_incremental(tmp_path: Path, settings_factory, em
     assert r.search("rivers", k=1, mode="lexical").hits[0].chunk.article_id == "extra"
 
 
+def test_incremental_index_equals_a_build_from_scratch(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    for name in ("a", "b", "c"):
+        (seeds / f"{name}.md").write_text(f"---\ntitle: {name.upper()}\n---\n## Part\nArticle {name} on bridges.\n")
+    (seeds / "latin1.md").write_bytes(b"---\ntitle: L\n---\nCaf\xe9 by the river.\n")
+    inc = tmp_path / "index" / "inc"
+    s = settings_factory(index=inc)
+    build(s, seeds, inc, embedder=embedder)
+    (seeds / "b.md").write_text("---\ntitle: B\n---\n## Part\nArticle b, now on rivers.\n")
+    report = build(s, seeds, inc, embedder=embedder)
+    assert report.changed == ["b"] and report.unchanged == 4 and report.embedded == 1
+    assert [str(p) for p in report.problems] == ["latin1.md:4: warning: invalid UTF-8 byte 0xe9; replaced with U+FFFD"]
+    full = tmp_path / "index" / "full"
+    build(settings_factory(index=full), seeds, full, embedder=embedder)
+    a, b = ix.resolve(inc), ix.resolve(full)
+    assert ix.read_chunks(a) == ix.read_chunks(b)  # same passages, same order
+    assert ix.read_articles(a) == ix.read_articles(b)
+    assert np.allclose(np.load(a / "vectors.npy"), np.load(b / "vectors.npy"), atol=1e-4)
+
+
 def test_broken_file_is_reported_and_build_goes_on(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
