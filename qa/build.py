@@ -92,15 +92,9 @@ class Reporter:
 Vectors = dict[str, tuple[np.ndarray, np.ndarray]]  # embedded-text key → (passage vector, sentence vectors)
 
 
-def _previous_articles(index_dir: Path) -> dict[str, ArticleInfo]:
-    try:
-        return {a.id: a for a in ix.read_articles(ix.resolve(index_dir))}
-    except (QAError, OSError, ValueError):
-        return {}
-
-
-def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], Vectors]:
-    """The current index's manifest, passages per article and vectors per embedded-text key, if readable.
+def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk]], dict[str, ArticleInfo], Vectors]:
+    """The current index's manifest, passages and record per article, and vectors per embedded-text key, if
+    readable (records that cannot be read only mean those articles are split again).
 
     Passages of an index without sentence vectors (built before they existed) get no cached vectors, so the
     next build embeds them again and the index gains its sentence vectors."""
@@ -110,9 +104,13 @@ def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk
         chunks = ix.read_chunks(folder)
         vectors = np.asarray(ix.read_vectors(folder))
     except (QAError, OSError, ValueError):
-        return None, {}, {}
+        return None, {}, {}, {}
     if len(vectors) != len(chunks):
-        return None, {}, {}
+        return None, {}, {}, {}
+    try:
+        infos = {a.id: a for a in ix.read_articles(folder)}
+    except (QAError, OSError, ValueError):
+        infos = {}
     sentences = ix.read_sentences(folder, len(chunks))
     by_article: dict[str, list[Chunk]] = {}
     cache: Vectors = {}
@@ -120,7 +118,7 @@ def _previous(index_dir: Path) -> tuple[ix.Manifest | None, dict[str, list[Chunk
         by_article.setdefault(c.article_id, []).append(c)
         if sentences is not None:
             cache[text_key(c.embed_text)] = (v, sentences.of(row))
-    return manifest, by_article, cache
+    return manifest, by_article, infos, cache
 
 
 def build(
@@ -148,7 +146,7 @@ def build(
     report = BuildReport(index_dir=index_dir)
 
     with ix.build_lock(index_dir):
-        old_manifest, old_chunks, vector_cache = _previous(index_dir)
+        old_manifest, old_chunks, old_infos, vector_cache = _previous(index_dir)
         expected: dict[str, dict[str, Any]] = {"model": model_settings(settings), "chunker": chunker_settings(settings)}
         reusable = old_manifest is not None and not force
         if reusable and old_manifest is not None:
@@ -173,50 +171,44 @@ def build(
         hashes: dict[str, str] = {}
         start = time.perf_counter()
         old_hashes = old_manifest.articles if old_manifest else {}
-        reuse = {a: old_hashes[a] for a in old_chunks if a in old_hashes} if reusable else {}
-        old_infos = _previous_articles(index_dir) if reuse else {}
         # An article whose file has the content hash the index has is not parsed or split again: its passages
         # and record come from the index (a quick read + hash of every file tells).
+        reuse = {a: h for a, h in old_hashes.items() if a in old_chunks and a in old_infos} if reusable else {}
         scanned = {path: scan_file(path, seeds) for path in files} if reuse else {}
-        unchanged = {p for p, (aid, h, _) in scanned.items() if h and reuse.get(aid) == h and aid in old_infos}
+        unchanged = {p for p, (aid, h, _) in scanned.items() if h and reuse.get(aid) == h}
         to_split = [p for p in files if p not in unchanged]
         # From scratch, the files are parsed and split in worker processes while this thread loads the model.
         load_model = None
         if not reuse and not vector_cache:
             embedder = embedder or Embedder.from_settings(settings)
             load_model = partial(getattr, embedder, "model")
-        results = chunk_files(to_split, seeds, chunker, reuse, processes if load_model else 1, load_model)
+        results = chunk_files(to_split, seeds, chunker, processes if load_model else 1, load_model)
+
+        def tell(problems: list[Problem]) -> None:
+            report.problems.extend(problems)
+            for p in problems:
+                reporter.problem(p)
+
         for n, path in enumerate(files, 1):
             reporter.advance(n, len(files), time.perf_counter() - start)
             if path in unchanged:
                 article_id, _, problems = scanned[path]
-                for p in problems:
-                    report.problems.append(p)
-                    reporter.problem(p)
+                tell(problems)
                 hashes[article_id] = old_hashes[article_id]
                 chunks.extend(old_chunks[article_id])
                 infos.append(old_infos[article_id])
                 report.unchanged += 1
                 continue
             article, problems, article_chunks = next(results)
-            for p in problems:
-                report.problems.append(p)
-                reporter.problem(p)
+            tell(problems)
             if article is None:
                 continue
             hashes[article.id] = article.content_hash
-            old_hash = old_hashes.get(article.id)
-            if article_chunks is None:  # same hash, but its record was not readable: passages from the index
-                article_chunks = old_chunks[article.id]
-                report.unchanged += 1
-            elif isinstance(article_chunks, str):  # the chunker failed on this file
-                p = Problem(article.file, None, f"could not be split into passages: {article_chunks}")
-                report.problems.append(p)
-                reporter.problem(p)
+            if isinstance(article_chunks, str):  # the chunker failed on this file
+                tell([Problem(article.file, None, f"could not be split into passages: {article_chunks}")])
                 hashes.pop(article.id)
                 continue
-            else:
-                (report.changed if old_hash else report.added).append(article.id)
+            (report.changed if article.id in old_hashes else report.added).append(article.id)
             chunks.extend(article_chunks)
             infos.append(
                 ArticleInfo(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -380,16 +380,15 @@ def _infobox_units(article: Article) -> list[_Unit]:
 
 # -- reading and chunking many files -------------------------------------------------------------------
 
-ChunkedFile = tuple[Article | None, list[Problem], list[Chunk] | str | None]
+ChunkedFile = tuple[Article | None, list[Problem], list[Chunk] | str]
 
 
-def chunk_file(path: Path, root: Path, chunker: Chunker, reuse: Mapping[str, str]) -> ChunkedFile:
-    """Load one file and split it: (article, problems, passages). Passages are None when `reuse` maps the
-    article's id to its current content hash (the caller has them already), or the error text when the
+def chunk_file(path: Path, root: Path, chunker: Chunker) -> ChunkedFile:
+    """Load one file and split it: (article, problems, passages), passages being the error text when the
     chunker failed on it (one odd file must not sink a build)."""
     article, problems = load_file(path, root)
-    if article is None or reuse.get(article.id) == article.content_hash:
-        return article, problems, None
+    if article is None:
+        return article, problems, []
     try:
         return article, problems, chunker.chunk(article)
     except Exception as exc:  # noqa: BLE001
@@ -400,7 +399,6 @@ def chunk_files(
     files: Sequence[Path],
     root: Path,
     chunker: Chunker,
-    reuse: Mapping[str, str],
     processes: int = 1,
     meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[ChunkedFile]:
@@ -410,14 +408,14 @@ def chunk_files(
         if meanwhile:
             meanwhile()
         for path in files:
-            yield chunk_file(path, root, chunker, reuse)
+            yield chunk_file(path, root, chunker)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: forking a process that has loaded torch, or is loading it, can hang the child
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        job = partial(chunk_file, root=root, chunker=chunker, reuse=dict(reuse))
+        job = partial(chunk_file, root=root, chunker=chunker)
         results = pool.map(job, files, chunksize=max(1, len(files) // (8 * processes)))  # all submitted now
         if meanwhile:
             meanwhile()

@@ -9,6 +9,7 @@ import pytest
 
 from qa import index as ix
 from qa.build import build
+from qa.chunker import Chunker
 from qa.errors import IndexMismatch, QAError
 from qa.retriever import Retriever
 from tests.conftest import SEEDS
@@ -53,7 +54,7 @@ def test_rebuild_is_a_noop_then_incremental(tmp_path: Path, settings_factory, em
     assert r.search("rivers", k=1, mode="lexical").hits[0].chunk.article_id == "extra"
 
 
-def test_incremental_index_equals_a_build_from_scratch(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_index_equals_a_build_from_scratch(tmp_path: Path, settings_factory, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     for name in ("a", "b", "c"):
@@ -63,7 +64,12 @@ def test_incremental_index_equals_a_build_from_scratch(tmp_path: Path, settings_
     s = settings_factory(index=inc)
     build(s, seeds, inc, embedder=embedder)
     (seeds / "b.md").write_text("---\ntitle: B\n---\n## Part\nArticle b, now on rivers.\n")
+    split: list[str] = []
+    real_chunk = Chunker.chunk
+    monkeypatch.setattr(Chunker, "chunk", lambda self, a: split.append(a.id) or real_chunk(self, a))
     report = build(s, seeds, inc, embedder=embedder)
+    monkeypatch.undo()
+    assert split == ["b"]  # unchanged articles are neither parsed nor split again
     assert report.changed == ["b"] and report.unchanged == 4 and report.embedded == 1
     assert [str(p) for p in report.problems] == ["latin1.md:4: warning: invalid UTF-8 byte 0xe9; replaced with U+FFFD"]
     full = tmp_path / "index" / "full"

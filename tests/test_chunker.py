@@ -188,23 +188,18 @@ def test_chunking_in_worker_processes_gives_what_one_process_gives() -> None:
     need_corpus()
     files = find_files(FRONTLINES)[:40]
     called = []
-    serial = list(chunk_files(files, FRONTLINES, Chunker(), {}, processes=1))
-    parallel = list(chunk_files(files, FRONTLINES, Chunker(), {}, processes=2, meanwhile=lambda: called.append(1)))
+    serial = list(chunk_files(files, FRONTLINES, Chunker(), processes=1))
+    parallel = list(chunk_files(files, FRONTLINES, Chunker(), processes=2, meanwhile=lambda: called.append(1)))
     assert called == [1]
     assert [(a.id if a else None, p, c) for a, p, c in parallel] == [(a.id if a else None, p, c) for a, p, c in serial]
     assert all(isinstance(c, list) and c for _, _, c in parallel)
-    # an unchanged article (same content hash) is not split again: the caller has its passages
-    first = serial[0][0]
-    assert first is not None
-    again = list(chunk_files(files[:1], FRONTLINES, Chunker(), {first.id: first.content_hash}))
-    assert again[0][2] is None
 
 
 def test_a_chunker_failure_is_that_files_error_in_workers_too() -> None:
     need_corpus()
     files = find_files(FRONTLINES)[:40]
     for processes in (1, 2):
-        out = list(chunk_files(files, FRONTLINES, _FailsOnCasualties(), {}, processes=processes))
+        out = list(chunk_files(files, FRONTLINES, _FailsOnCasualties(), processes=processes))
         failed = [c for _, _, c in out if isinstance(c, str)]
         assert failed and all("boom" in c for c in failed)
         assert len(failed) < len(out) and all(isinstance(c, list) for _, _, c in out if not isinstance(c, str))
