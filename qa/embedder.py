@@ -1,4 +1,7 @@
-"""Sentence embeddings with the bundled all-MiniLM-L6-v2: batched, normalised, optionally ONNX."""
+"""Sentence embeddings with the bundled all-MiniLM-L6-v2: batched, normalised, optionally ONNX.
+
+The PyTorch backend runs the model through `qa.minilm` (plain torch, no transformers import); the ONNX
+backends through sentence-transformers' ONNX Runtime support (`qa.onnx_backend`)."""
 
 from __future__ import annotations
 
@@ -104,15 +107,15 @@ class Embedder:
         return self._model
 
     def _load(self) -> Any:
-        from sentence_transformers import SentenceTransformer
-
         from qa.settings import get_settings
         from qa.threads import configure
 
         configure(get_settings().threads)
 
         if self.backend == "torch":
-            return SentenceTransformer(str(model_path()), device="cpu")
+            from qa.minilm import MiniLM
+
+            return MiniLM.load(model_path())
         from qa.onnx_backend import load_onnx_model
 
         return load_onnx_model(self.backend, self.cache_dir)
@@ -121,6 +124,12 @@ class Embedder:
         """Unit vectors for texts, in order. Sorted by length internally so batches pad little."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
+            return out
+        if self.backend == "torch":  # mean of the token embeddings, unit length: the model's own pooling
+            ids = self._tokenize(texts, offsets=False)["input_ids"]
+            for idx in self._batches(texts, progress, [len(x) for x in ids]):
+                for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
+                    out[i] = _unit(tokens.mean(0))
             return out
         for idx in self._batches(texts, progress):
             with self._arithmetic():
@@ -164,13 +173,17 @@ class Embedder:
             for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
                 offsets = np.asarray(enc["offset_mapping"][i])
                 passage = tokens.mean(0)  # the model's own pooling: mean over all tokens, then unit length
-                out[i] = passage / max(float(np.linalg.norm(passage)), 1e-12)
+                out[i] = _unit(passage)
                 per[i] = pool(tokens, offsets, spans[i], passage)
         return out, per
 
     def _token_embeddings(self, ids: list[list[int]]) -> list[np.ndarray]:
         """The model's last hidden states for already tokenised texts, one forward pass, padding cut off.
         (`SentenceTransformer.encode` would tokenise the batch a second time.)"""
+        if self.backend == "torch":
+            with self._arithmetic():
+                embeddings: list[np.ndarray] = self.model.token_embeddings(ids, pad_to=PAD_TO)
+            return embeddings
         import torch
 
         width = -(-max(map(len, ids)) // PAD_TO) * PAD_TO
@@ -187,8 +200,12 @@ class Embedder:
     def _tokenize(self, texts: Sequence[str], offsets: bool) -> Any:
         """Tokenised exactly as the model does (same truncation).
 
-        A private copy of the tokenizer: the fast tokenizer is not thread-safe when its padding settings
-        change, and the model's own copy may be encoding a query on another thread meanwhile."""
+        ONNX backends: a private copy of sentence-transformers' tokenizer, since that fast tokenizer is not
+        thread-safe when its padding settings change, and the model's own copy may be encoding a query on
+        another thread meanwhile. `qa.minilm`'s tokenizer is configured once and never changed."""
+        if self.backend == "torch":
+            enc = self.model.tokenize(list(texts))
+            return {"input_ids": enc.ids, "offset_mapping": enc.offsets}
         with self._offsets_lock:
             if self._offsets_tokenizer is None:
                 self._offsets_tokenizer = copy.deepcopy(self.model.tokenizer)
@@ -209,3 +226,7 @@ class Embedder:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)

@@ -1,0 +1,111 @@
+"""The bundled all-MiniLM-L6-v2 as a plain PyTorch BERT encoder: `tokenizers` for word-pieces, `safetensors`
+for the weights, `torch.nn.functional` for the six layers.
+
+Why not `SentenceTransformer` (which the ONNX backends still use): importing sentence-transformers and
+transformers costs 4.5–6.5 s on this machine (transformers' utilities, scikit-learn, scipy.stats, torch's
+dynamo and distributed modules), more than a whole incremental build of the frontlines index; torch alone
+imports in ~1.7 s. The forward pass is the one transformers' `BertModel` runs with SDPA attention, op for
+op, so its token embeddings equal the library's (tests/test_minilm.py checks them against
+`SentenceTransformer` on the real weights).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Word-piece ids ([CLS] … [SEP], truncated as the model is) and, per id, its (start, end) in the text."""
+
+    ids: list[list[int]]
+    offsets: list[list[tuple[int, int]]]
+
+
+class MiniLM:
+    """Tokenizer + BERT encoder over a sentence-transformers model folder (config.json, model.safetensors,
+    tokenizer.json, sentence_bert_config.json). Inference only, on the CPU; thread-safe (nothing mutates
+    after load)."""
+
+    def __init__(self, weights: dict[str, Any], config: dict[str, Any], tokenizer: Any, max_length: int) -> None:
+        self.w = weights
+        self.layers = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config["layer_norm_eps"])
+        self.pad_id = int(config.get("pad_token_id") or 0)
+        self.max_length = max_length
+        self.tokenizer = tokenizer
+        if config.get("hidden_act", "gelu") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError("only BERT with exact GELU and absolute positions is supported")
+
+    @classmethod
+    def load(cls, folder: Path) -> MiniLM:
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "config.json").read_text())
+        st_config = folder / "sentence_bert_config.json"
+        max_length = int(json.loads(st_config.read_text())["max_seq_length"]) if st_config.exists() else 512
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length)  # counts [CLS]/[SEP], as transformers' truncation=True does
+        return cls(load_file(str(folder / "model.safetensors")), config, tokenizer, max_length)
+
+    def tokenize(self, texts: list[str]) -> Encoded:
+        encodings = self.tokenizer.encode_batch(texts)
+        return Encoded([e.ids for e in encodings], [e.offsets for e in encodings])
+
+    def token_embeddings(self, ids: list[list[int]], pad_to: int = 1) -> list[np.ndarray]:
+        """Last hidden states (float32) for each id list, padding cut off. Rows are padded to the longest,
+        rounded up to a multiple of pad_to; padded positions are masked out of attention."""
+        import torch
+
+        width = -(-max(map(len, ids)) // pad_to) * pad_to
+        input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.bool)
+        for r, row in enumerate(ids):
+            input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[r, : len(row)] = True
+        with torch.inference_mode():
+            hidden = self._forward(input_ids, mask).float().numpy()
+        return [hidden[r, : len(row)] for r, row in enumerate(ids)]
+
+    def _forward(self, input_ids: Any, mask: Any) -> Any:
+        import torch
+        from torch.nn import functional as F
+
+        w, eps = self.w, self.eps
+        batch, length = input_ids.shape
+        x = (
+            F.embedding(input_ids, w["embeddings.word_embeddings.weight"])
+            + w["embeddings.token_type_embeddings.weight"][0]
+            + w["embeddings.position_embeddings.weight"][:length]
+        )
+        x = F.layer_norm(x, x.shape[-1:], w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        # as transformers does for SDPA: no mask when nothing is padded, else an additive float mask
+        attn_mask = None
+        if not bool(mask.all()):
+            attn_mask = torch.zeros((batch, 1, length, length), dtype=x.dtype)
+            attn_mask.masked_fill_(~mask[:, None, None, :], torch.finfo(x.dtype).min)
+        head_dim = x.shape[-1] // self.heads
+        for n in range(self.layers):
+            p = f"encoder.layer.{n}."
+
+            def heads(name: str, h: Any = x, p: str = p) -> Any:
+                y = F.linear(h, w[f"{p}attention.self.{name}.weight"], w[f"{p}attention.self.{name}.bias"])
+                return y.view(batch, -1, self.heads, head_dim).transpose(1, 2)
+
+            a = F.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"), attn_mask=attn_mask)
+            a = a.transpose(1, 2).reshape(batch, length, -1)
+            a = F.linear(a, w[f"{p}attention.output.dense.weight"], w[f"{p}attention.output.dense.bias"])
+            x = F.layer_norm(a + x, x.shape[-1:], w[f"{p}attention.output.LayerNorm.weight"],
+                             w[f"{p}attention.output.LayerNorm.bias"], eps)
+            h = F.gelu(F.linear(x, w[f"{p}intermediate.dense.weight"], w[f"{p}intermediate.dense.bias"]))
+            h = F.linear(h, w[f"{p}output.dense.weight"], w[f"{p}output.dense.bias"])
+            x = F.layer_norm(h + x, x.shape[-1:], w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
+        return x
