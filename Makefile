@@ -40,6 +40,7 @@ eval-frontlines: $(STAMP) ## the same eval with the 191 frontlines articles as d
 
 bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/query_embed.py
 	$(MAKE) --no-print-directory bench-milvus
 
 bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes bench/results/milvus.json)

@@ -476,16 +476,19 @@ def main() -> None:
                 ]
         if "scale" in only:
             res["scale"] = bench_scale(work, sizes)
-    res["meta"]["seconds"] = time.perf_counter() - t0
+    seconds = res["meta"]["seconds"] = time.perf_counter() - t0
     res["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     a.out.mkdir(parents=True, exist_ok=True)
     if a.merge and (a.out / "latest.json").exists():  # keep the sections this run did not redo
         old = json.loads((a.out / "latest.json").read_text())
-        res = old | {k: v for k, v in res.items() if k != "meta"} | {"meta": old["meta"] | {
-            "updated": f"{res['meta']['date']}: {a.only} ({res['meta']['command']})"}}
+        this = (f"{res['meta']['date']}: {a.only} ({res['meta']['command']}; {seconds:.0f} s, load average "
+                f"{res['meta']['loadavg_start']} at start, {res['meta']['loadavg_end']} at end)")
+        earlier = old["meta"].get("updated")  # every merged run is listed, newest last
+        updated = f"{earlier}; {this}" if earlier else this
+        res = old | {k: v for k, v in res.items() if k != "meta"} | {"meta": old["meta"] | {"updated": updated}}
     (a.out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
     (a.out / "latest.md").write_text(markdown(res) + "\n")
-    print(f"wrote {a.out / 'latest.json'} and latest.md in {res['meta']['seconds']:.0f} s")
+    print(f"wrote {a.out / 'latest.json'} and latest.md in {seconds:.0f} s")  # this run's time, merged or not
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import torch
 
 from qa.embedder import Embedder
 from qa.tokens import model_path
-
 from tests.conftest import FRONTLINES
 
 
