@@ -5,10 +5,8 @@ backends through sentence-transformers' ONNX Runtime support (`qa.onnx_backend`)
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -92,9 +90,7 @@ class Embedder:
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path(".cache/qa")
         self.precision = resolve_precision(backend, precision)
-        self._model: Any = None
-        self._offsets_tokenizer: Any = None
-        self._offsets_lock = threading.Lock()
+        self._model: Any = None  # qa.minilm.MiniLM, or qa.onnx_backend.OnnxModel: tokenize + token_embeddings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -116,31 +112,23 @@ class Embedder:
             from qa.minilm import MiniLM
 
             return MiniLM.load(model_path())
-        from qa.onnx_backend import load_onnx_model
+        from qa.onnx_backend import OnnxModel, load_onnx_model
 
-        return load_onnx_model(self.backend, self.cache_dir)
+        return OnnxModel(load_onnx_model(self.backend, self.cache_dir))
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Unit vectors for texts, in order. Sorted by length internally so batches pad little."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        if self.backend == "torch":  # mean of the token embeddings, unit length: the model's own pooling
-            ids = self._tokenize(texts, offsets=False)["input_ids"]
-            for idx in self._batches(texts, progress, [len(x) for x in ids]):
-                for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
-                    out[i] = _unit(tokens.mean(0))
+        if self.backend != "torch":  # ONNX: sentence-transformers' own encode (qa/onnx_backend.py says why)
+            for idx in self._batches(texts, progress):
+                out[idx] = self.model.encode([texts[i] for i in idx], self.batch_size)
             return out
-        for idx in self._batches(texts, progress):
-            with self._arithmetic():
-                vecs = self.model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            out[idx] = vecs.astype(np.float32, copy=False)
+        ids = self.model.tokenize(list(texts)).ids
+        for idx in self._batches(texts, progress, [len(x) for x in ids]):
+            for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
+                out[i] = _unit(tokens.mean(0))  # mean of the token embeddings, unit length: the model's pooling
         return out
 
     def _batches(
@@ -150,7 +138,7 @@ class Embedder:
         progress after each batch is done. Sorting by word-pieces rather than characters matters: on the
         frontlines passages, character-sorted batches of 32 compute 32% padding, token-sorted ones 0.6%."""
         if lengths is None:
-            lengths = self._token_lengths(texts) if len(texts) > 1 else [0]
+            lengths = [len(ids) for ids in self.model.tokenize(list(texts)).ids] if len(texts) > 1 else [0]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
@@ -167,11 +155,11 @@ class Embedder:
 
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
-        enc = self._tokenize(texts, offsets=True)  # once: ids for the model, lengths to batch by, sentence offsets
-        ids: list[list[int]] = enc["input_ids"]
+        enc = self.model.tokenize(list(texts))  # once: ids for the model, lengths to batch by, sentence offsets
+        ids = enc.ids
         for idx in self._batches(texts, progress, [len(x) for x in ids]):
             for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
-                offsets = np.asarray(enc["offset_mapping"][i])
+                offsets = np.asarray(enc.offsets[i])
                 passage = tokens.mean(0)  # the model's own pooling: mean over all tokens, then unit length
                 out[i] = _unit(passage)
                 per[i] = pool(tokens, offsets, spans[i], passage)
@@ -180,41 +168,9 @@ class Embedder:
     def _token_embeddings(self, ids: list[list[int]]) -> list[np.ndarray]:
         """The model's last hidden states for already tokenised texts, one forward pass, padding cut off.
         (`SentenceTransformer.encode` would tokenise the batch a second time.)"""
-        if self.backend == "torch":
-            with self._arithmetic():
-                embeddings: list[np.ndarray] = self.model.token_embeddings(ids, pad_to=PAD_TO)
-            return embeddings
-        import torch
-
-        width = -(-max(map(len, ids)) // PAD_TO) * PAD_TO
-        input_ids = torch.full((len(ids), width), self.model.tokenizer.pad_token_id or 0)
-        mask = torch.zeros_like(input_ids)
-        for r, row in enumerate(ids):
-            input_ids[r, : len(row)] = torch.tensor(row)
-            mask[r, : len(row)] = 1
-        features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(input_ids)}
-        with torch.inference_mode(), self._arithmetic():
-            hidden = self.model[0](features)["token_embeddings"].float().numpy()
-        return [hidden[r, : len(row)] for r, row in enumerate(ids)]
-
-    def _tokenize(self, texts: Sequence[str], offsets: bool) -> Any:
-        """Tokenised exactly as the model does (same truncation).
-
-        ONNX backends: a private copy of sentence-transformers' tokenizer, since that fast tokenizer is not
-        thread-safe when its padding settings change, and the model's own copy may be encoding a query on
-        another thread meanwhile. `qa.minilm`'s tokenizer is configured once and never changed."""
-        if self.backend == "torch":
-            enc = self.model.tokenize(list(texts))
-            return {"input_ids": enc.ids, "offset_mapping": enc.offsets}
-        with self._offsets_lock:
-            if self._offsets_tokenizer is None:
-                self._offsets_tokenizer = copy.deepcopy(self.model.tokenizer)
-            return self._offsets_tokenizer(
-                list(texts), return_offsets_mapping=offsets, truncation=True, max_length=self.model.max_seq_length
-            )
-
-    def _token_lengths(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self._tokenize(texts, offsets=False)["input_ids"]]
+        with self._arithmetic():
+            embeddings: list[np.ndarray] = self.model.token_embeddings(ids, pad_to=PAD_TO)
+        return embeddings
 
     def _arithmetic(self) -> AbstractContextManager[Any]:
         """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""

@@ -65,14 +65,9 @@ class MiniLM:
         rounded up to a multiple of pad_to; padded positions are masked out of attention."""
         import torch
 
-        width = -(-max(map(len, ids)) // pad_to) * pad_to
-        input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.bool)
-        for r, row in enumerate(ids):
-            input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[r, : len(row)] = True
+        input_ids, mask = padded(ids, pad_to, self.pad_id)
         with torch.inference_mode():
-            hidden = self._forward(input_ids, mask).float().numpy()
+            hidden = self._forward(input_ids, mask.bool()).float().numpy()
         return [hidden[r, : len(row)] for r, row in enumerate(ids)]
 
     def _forward(self, input_ids: Any, mask: Any) -> Any:
@@ -109,3 +104,16 @@ class MiniLM:
             h = F.linear(h, w[f"{p}output.dense.weight"], w[f"{p}output.dense.bias"])
             x = F.layer_norm(h + x, x.shape[-1:], w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
         return x
+
+
+def padded(ids: list[list[int]], pad_to: int, pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) as int64 tensors: rows padded to the longest, rounded up to pad_to."""
+    import torch
+
+    width = -(-max(map(len, ids)) // pad_to) * pad_to
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, row in enumerate(ids):
+        input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
+    return input_ids, mask

@@ -50,7 +50,7 @@ def test_batches_group_texts_by_token_count_not_characters(embedder) -> None:  #
     dense = ["pneumonoultramicroscopicsilicovolcanoconiosis " * n for n in (3, 4)]  # ~130-180 chars
     sparse = ["the cat sat on a mat " * n for n in (7, 8)]  # ~150-170 chars, fewer word-pieces
     texts = [dense[0], sparse[0], dense[1], sparse[1]]
-    lengths = embedder._token_lengths(texts)
+    lengths = [len(ids) for ids in embedder.model.tokenize(texts).ids]
     by_tokens = sorted(range(4), key=lambda i: lengths[i])
     by_chars = sorted(range(4), key=lambda i: len(texts[i]))
     assert set(by_tokens[:2]) != set(by_chars[:2])  # the two orders disagree, so the test can tell them apart
