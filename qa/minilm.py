@@ -34,6 +34,7 @@ class MiniLM:
 
     def __init__(self, weights: dict[str, Any], config: dict[str, Any], tokenizer: Any, max_length: int) -> None:
         self.w = weights
+        self._bf16: dict[str, Any] | None = None  # the layers' weights pre-cast, for bf16 autocast
         self.layers = int(config["num_hidden_layers"])
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
@@ -70,11 +71,24 @@ class MiniLM:
             hidden = self._forward(input_ids, mask.bool()).float().numpy()
         return [hidden[r, : len(row)] for r, row in enumerate(ids)]
 
+    def _weights(self) -> dict[str, Any]:
+        """Under bf16 autocast, the encoder layers' weights and biases already in bf16: autocast would cast
+        them on every call (a third of a single query's time), with the same rounding, so the results are
+        the same. Embeddings and LayerNorm parameters stay fp32, as autocast keeps them."""
+        import torch
+
+        if not (torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+            return self.w
+        if self._bf16 is None:  # two threads may both build it: the same dict, no harm
+            self._bf16 = {k: v.to(torch.bfloat16) if k.startswith("encoder.") and "LayerNorm" not in k else v
+                          for k, v in self.w.items()}
+        return self._bf16
+
     def _forward(self, input_ids: Any, mask: Any) -> Any:
         import torch
         from torch.nn import functional as F
 
-        w, eps = self.w, self.eps
+        w, eps = self._weights(), self.eps
         batch, length = input_ids.shape
         x = (
             F.embedding(input_ids, w["embeddings.word_embeddings.weight"])
