@@ -2,7 +2,7 @@
 for the weights, `torch.nn.functional` for the six layers.
 
 Why not `SentenceTransformer` (which the ONNX backends still use): importing sentence-transformers and
-transformers costs 4.5–6.5 s on this machine (transformers' utilities, scikit-learn, scipy.stats, torch's
+transformers costs 6–7 s on this machine (transformers' utilities, scikit-learn, scipy.stats, torch's
 dynamo and distributed modules), more than a whole incremental build of the frontlines index; torch alone
 imports in ~1.7 s. The forward pass is the one transformers' `BertModel` runs with SDPA attention, op for
 op, so its token embeddings equal the library's (tests/test_minilm.py checks them against
