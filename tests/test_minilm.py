@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from qa.embedder import Embedder
+from qa.minilm import padded
 from qa.tokens import model_path
 from tests.conftest import FRONTLINES
 
@@ -45,12 +46,7 @@ def test_word_pieces_and_offsets_are_the_libraries(embedder, reference, texts) -
 @pytest.mark.parametrize("bf16", [False, True])
 def test_token_embeddings_equal_transformers_bert(embedder, reference, texts, bf16) -> None:  # type: ignore[no-untyped-def]
     ids = embedder.model.tokenize(texts).ids
-    width = max(map(len, ids))
-    input_ids = torch.zeros((len(ids), width), dtype=torch.long)
-    mask = torch.zeros_like(input_ids)
-    for r, row in enumerate(ids):
-        input_ids[r, : len(row)] = torch.tensor(row)
-        mask[r, : len(row)] = 1
+    input_ids, mask = padded(ids, 1, 0)  # the library's input: padded to the longest row only
     features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(input_ids)}
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         mine = embedder.model.token_embeddings(ids, pad_to=8)
