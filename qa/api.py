@@ -121,7 +121,7 @@ async def search(
 ) -> dict[str, Any]:
     """The `k` best passages for `query`, each with scores, clean text, citation, source span and the
     best-answering sentence (`highlight`), plus a calibrated `confidence` that the top one answers it."""
-    result = await off_loop(request, retriever.search, body.query, body.k, body.mode, body.articles)
+    result = await off_loop(request, retriever.search, body.query, body.k, body.mode, body.articles, None, body.read)
     request.app.state.metrics.observe_stages(result.timings)
     return result_to_dict(result, retriever.info())
 
@@ -132,7 +132,7 @@ async def context(
 ) -> dict[str, Any]:
     """The best passages, numbered `[1]`, `[2]`, … with their citations, packed whole (never cut) into at
     most `max_tokens` `cl100k_base` tokens: `context` is ready to paste into an LLM prompt."""
-    ctx = await off_loop(request, retriever.context, body.query, body.max_tokens, body.mode)
+    ctx = await off_loop(request, retriever.context, body.query, body.max_tokens, body.mode, 20, body.read)
     request.app.state.metrics.observe_stages(ctx.search.timings)
     return context_to_dict(ctx, retriever.info())
 

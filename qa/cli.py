@@ -54,8 +54,11 @@ def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) 
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
 @click.option("--article", "articles", multiple=True, help="Search only within this article id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON instead of a table.")
+@click.option("--read/--no-read", default=None,
+              help="Let the reader find the answer and reorder the top passages [QA_READ; on with a reader].")
 def search(
-    question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool
+    question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool,
+    read: bool | None,
 ) -> None:
     """Answer QUESTION with the best passages and their citations."""
     from qa.retriever import Retriever
@@ -63,7 +66,8 @@ def search(
 
     settings = get_settings()
     retriever = Retriever.load(index_dir or settings.index, settings)
-    result = retriever.search(question, k=k or settings.k, mode=mode or settings.mode, articles=list(articles) or None)
+    result = retriever.search(question, k=k or settings.k, mode=mode or settings.mode, articles=list(articles) or None,
+                              read=read)
     if as_json:
         click.echo(json.dumps(result_to_dict(result, retriever.info()), ensure_ascii=False, indent=2))
         return
@@ -168,6 +172,37 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
     for mode, calibration in result.calibrations.items():
         click.echo(f"calibration {mode}: {calibration} (fit {result.fit.get(mode)})")
     click.echo(f"wrote {path}; run `qa build` to copy it into an index")
+
+
+@main.command("train-reader")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=Path("../shared/qa-train"), show_default=True, help="SQuAD 1.1 train + NQ folder.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models/reader"), show_default=True,
+              help="Where the reader (and its checkpoint) go; running again resumes from the checkpoint.")
+@click.option("--examples", type=click.IntRange(10, 10_000_000), default=48_000, show_default=True,
+              help="Training examples (positives and made-up 'no answer' pairs).")
+@click.option("--dev-examples", type=click.IntRange(10, 100_000), default=3_000, show_default=True,
+              help="Dev examples, from held-out articles.")
+@click.option("--seed", type=int, default=13, show_default=True, help="Fixes the dev split, selection and order.")
+@click.option("--max-length", type=click.IntRange(64, 512), default=192, show_default=True,
+              help="Word-pieces per training pair.")
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=32, show_default=True, help="Pairs a step.")
+@click.option("--lr", type=click.FloatRange(1e-7, 1e-2), default=5e-5, show_default=True, help="Peak learning rate.")
+@click.option("--epochs", type=click.FloatRange(0.01, 20), default=1.0, show_default=True,
+              help="Passes over the training examples.")
+@click.option("--checkpoint-every", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="Steps between checkpoints.")
+@click.option("--base-model", type=click.Path(exists=True, file_okay=False), help="Start from this model folder "
+              "instead of the bundled all-MiniLM-L6-v2.")
+def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int, max_length: int,
+                 batch_size: int, lr: float, epochs: float, checkpoint_every: int, base_model: str | None) -> None:
+    """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
+    from qa.reader.train import TrainConfig, train
+
+    cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
+                      max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
+                      checkpoint_every=checkpoint_every, base_model=base_model)
+    train(cfg, log=lambda line: click.echo(line))
 
 
 def run() -> None:

@@ -66,6 +66,12 @@ def print_result(result: SearchResult) -> None:
     verdict = "answerable" if result.answerable else "probably not answered by this corpus"
     out.print(f"[bold]{escape(result.query)}[/bold]  ({result.mode}, confidence {result.confidence:.2f}: {verdict}, "
               f"{result.took_ms:.0f} ms)", highlight=False)
+    if result.answer is not None and result.answerable:
+        a = result.answer
+        out.print(f"[bold green]Answer:[/bold green] {escape(a.text)}  [dim]— [{a.rank}] {escape(a.citation)}[/dim]",
+                  highlight=False)
+    elif result.read:
+        out.print("[yellow]No answer in these articles[/yellow] (the closest passages follow)", highlight=False)
     for hit in result.hits:
         c = hit.chunk
         s, e = hit.highlight

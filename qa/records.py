@@ -155,6 +155,23 @@ class Hit:
     lexical: float | None
     chunk: Chunk
     highlight: tuple[int, int]  # offsets into chunk.text of the best-answering sentence
+    reader: float | None = None  # the reader's relevance (span logit − no-answer logit), when it read this
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reader's answer span: `start`/`end` into the passage text, `source_*` into the raw file."""
+
+    text: str
+    score: float  # the reader's chance that this passage answers (sigmoid of its relevance)
+    rank: int  # the result holding it
+    passage_id: str
+    start: int
+    end: int
+    citation: str
+    file: str
+    source_start: int | None  # None where markup in the file splits the answer's words
+    source_end: int | None
 
 
 @dataclass(frozen=True)
@@ -167,6 +184,8 @@ class SearchResult:
     took_ms: float
     timings: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
+    answer: Answer | None = None  # the reader's answer, when it read (show it only when `answerable`)
+    read: bool = False  # whether the reader read this result's passages
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ This is the Python API for backends that embed `qa`::
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from qa.fusion import rrf, weighted
 from qa.highlight import best_sentence
 from qa.lexical import LexicalIndex
 from qa.ranking import ArticleVectors, article_prior, collapse_overlaps
+from qa.reader.load import SourceFiles, load_reader
+from qa.reader.model import Reader
+from qa.reader.stage import ReadConfig, read_hits
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.settings import Settings, get_settings
 from qa.tokens import count_tokens
@@ -75,6 +79,9 @@ class Retriever:
         store: Any,
         lexical: LexicalIndex,
         embedder: Embedder,
+        reader: Reader | None = None,
+        read_config: ReadConfig | None = None,
+        seeds: Path | None = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -83,6 +90,10 @@ class Retriever:
         self.store = store
         self.lexical = lexical
         self.embedder = embedder
+        self.reader = reader
+        self.read_config = read_config or ReadConfig()
+        self.read_default = reader is not None
+        self._sources = SourceFiles(seeds, {a.id: a.content_hash for a in articles})
         self.config = DEFAULT_RETRIEVAL | manifest.retrieval
         if "calibrations" not in manifest.retrieval and "calibration" in manifest.retrieval:
             # a manifest from before per-mode calibration: its single model is the hybrid one
@@ -123,7 +134,11 @@ class Retriever:
             store.lexical_index() if hasattr(store, "lexical_index") else LexicalIndex.load(folder, len(chunks))
         )
         embedder = embedder or Embedder.from_settings(settings)
-        return cls(folder, manifest, chunks, articles, store, lexical, embedder)
+        reader, read_config = load_reader(settings)
+        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, reader, read_config,
+                        settings.seeds)
+        retriever.read_default = reader is not None and settings.read
+        return retriever
 
     # -- queries -------------------------------------------------------------------------------------
 
@@ -156,10 +171,16 @@ class Retriever:
         mode: str = "hybrid",
         articles: list[str] | None = None,
         query_vector: np.ndarray | None = None,
+        read: bool | None = None,
     ) -> SearchResult:
-        """Top-k passages for a question, with citations, highlight and calibrated confidence."""
+        """Top-k passages for a question, with citations, highlight and calibrated confidence; with `read`
+        (default: on where a reader is installed) the reader reorders the top passages and finds the answer."""
         t0 = time.perf_counter()
         query = self.validate(query, k, mode, articles)
+        if read and self.reader is None:
+            raise InvalidRequest("read is true but no reader is installed (QA_READER)", code="no_reader")
+        reading = self.reader is not None and (self.read_default if read is None else read)
+        depth = max(k, self.read_config.passages) if reading else k
         timings: dict[str, float] = {}
         allowed = self._allowed(articles)
         n_cand = max(int(self.config["candidates"]), k)
@@ -204,22 +225,33 @@ class Retriever:
                 chunk=self.chunks[row],
                 highlight=best_sentence(query, self.chunks[row].text, self._idf),
             )
-            for r, (row, score) in enumerate(ranked[:k], 1)
+            for r, (row, score) in enumerate(ranked[:depth], 1)
         ]
         feats = answer_features(dense, lexical, top_article, ranked[0][1] if ranked and mode == "hybrid" else 0.0,
                                 sentence[1] if sentence is not None else None)
         calibration = calibration_for(self.config, mode)
         confidence = calibrated(calibration, feats)
+        answerable = bool(hits) and confidence >= float(calibration["threshold"])
         timings["fuse"] = _ms(t)
+        answer = None
+        if reading and hits and self.reader is not None:
+            t = time.perf_counter()
+            outcome = read_hits(self.reader, self.read_config, query, hits, k,
+                                {"retrieval_logit": _logit(confidence)}, self._sources.region)
+            hits, answer, confidence, answerable = outcome.hits, outcome.answer, outcome.confidence, outcome.answerable
+            feats = feats | outcome.features
+            timings["read"] = _ms(t)
         return SearchResult(
             query=query,
             mode=mode,
-            hits=hits,
-            answerable=bool(hits) and confidence >= float(calibration["threshold"]),
+            hits=hits[:k],
+            answerable=answerable,
             confidence=confidence,
             took_ms=_ms(t0),
             timings=timings,
             features=feats,
+            answer=answer,
+            read=reading,
         )
 
     def _best_sentences(
@@ -264,11 +296,13 @@ class Retriever:
             fused = article_prior(fused, ranks[self._article_vectors.row_article], beta, int(self.config["rrf_k"]))
         return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])), top_article
 
-    def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20) -> Context:
-        """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens."""
+    def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20,
+                read: bool | None = None) -> Context:
+        """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens (in the
+        reader's order when it reads)."""
         if not 1 <= max_tokens <= 100_000:
             raise InvalidRequest("max_tokens must be between 1 and 100000", code="invalid_max_tokens")
-        result = self.search(query, k=min(k, 50), mode=mode)
+        result = self.search(query, k=min(k, 50), mode=mode, read=read)
         parts: list[str] = []
         used: list[Hit] = []
         for hit in result.hits:
@@ -295,6 +329,11 @@ class Retriever:
 
     def info(self) -> dict[str, Any]:
         return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
 def _ms(t: float) -> float:

@@ -62,6 +62,11 @@ class SearchRequest(_Request):
         description="Only search within these article ids (see `GET /v1/articles`); an unknown id is a 404.",
         examples=[["liberation_of_kherson"]],
     )
+    read: bool | None = Field(
+        None,
+        description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
+        "default: the server's setting, on where a reader model is installed. `false` is the fast path.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,6 +87,11 @@ class ContextRequest(_Request):
         description="Budget in `cl100k_base` tokens; never exceeded.",
     )
     mode: Mode = _MODE
+    read: bool | None = Field(
+        None,
+        description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
+        "default: the server's setting, on where a reader model is installed. `false` is the fast path.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"query": "When was Kherson liberated?", "max_tokens": 1000}]}
@@ -102,6 +112,9 @@ class IndexInfo(BaseModel):
 class Scores(BaseModel):
     dense: float | None = Field(description="Cosine similarity from the dense retriever (null if not used).")
     lexical: float | None = Field(description="BM25 score from the lexical retriever (null if not used).")
+    reader: float | None = Field(
+        None, description="Reader relevance (answer-span logit minus no-answer logit; > 0: it answers), when read."
+    )
 
 
 class ArticleRef(BaseModel):
@@ -146,6 +159,26 @@ class Passage(BaseModel):
     passage_id: str = Field(description="Stable id of the passage (unchanged text keeps its id).")
 
 
+class AnswerSource(BaseModel):
+    file: str = Field(description="File of the article, relative to the seeds folder.")
+    start: int | None = Field(description="`raw_text[start:end]` is the answer; null where the server cannot see "
+                              "the indexed file or markup splits the answer's words.")
+    end: int | None
+
+
+class AnswerSpan(BaseModel):
+    """The reader's best answer span over the passages it read."""
+
+    text: str = Field(examples=["approximately 30,000"])
+    score: float = Field(ge=0, le=1, description="The reader's chance that this passage answers the question.")
+    rank: int = Field(ge=1, description="The result holding the answer.")
+    passage_id: str
+    start: int = Field(ge=0, description="Offset into that result's `text`.")
+    end: int = Field(ge=0)
+    source: AnswerSource
+    citation: str
+
+
 class SearchResponse(BaseModel):
     query: str = Field(description="The query as searched (trimmed).")
     mode: Mode
@@ -156,6 +189,9 @@ class SearchResponse(BaseModel):
         ge=0, le=1, description="Calibrated chance that the top passage answers the question."
     )
     took_ms: float = Field(description="Time spent searching, in milliseconds.")
+    answer: AnswerSpan | None = Field(
+        None, description="When the reader read: its best answer span (show it only when `answerable`); else null."
+    )
     index: IndexInfo
     results: list[Passage]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from qa.records import Chunk, Context, Hit, SearchResult
+from qa.records import Answer, Chunk, Context, Hit, SearchResult
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     c = hit.chunk
     scores: dict[str, float | None] = {"dense": hit.dense, "lexical": hit.lexical}
+    if hit.reader is not None:
+        scores["reader"] = hit.reader
     return {
         "rank": hit.rank,
         "score": round(hit.score, 6),
@@ -35,6 +37,21 @@ def chunk_to_dict(c: Chunk) -> dict[str, Any]:
     }
 
 
+def answer_to_dict(answer: Answer | None) -> dict[str, Any] | None:
+    if answer is None:
+        return None
+    return {
+        "text": answer.text,
+        "score": answer.score,
+        "rank": answer.rank,
+        "passage_id": answer.passage_id,
+        "start": answer.start,
+        "end": answer.end,
+        "source": {"file": answer.file, "start": answer.source_start, "end": answer.source_end},
+        "citation": answer.citation,
+    }
+
+
 def result_to_dict(result: SearchResult, index_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "query": result.query,
@@ -42,6 +59,7 @@ def result_to_dict(result: SearchResult, index_info: dict[str, Any]) -> dict[str
         "answerable": result.answerable,
         "confidence": round(result.confidence, 4),
         "took_ms": round(result.took_ms, 3),
+        "answer": answer_to_dict(result.answer),
         "index": index_info,
         "results": [hit_to_dict(h) for h in result.hits],
     }

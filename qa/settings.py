@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         description="Tuned fusion/ranking/answerability settings (`qa tune`), copied into each built index.",
     )
 
+    # reading (qa/reader): answer span, "no answer", reordering of the top passages
+    reader: str = Field(
+        "auto", description="Reader model folder (transformers question answering); auto = the shipped "
+        "models/reader when present; off = no reader.",
+    )
+    read: bool = Field(True, description="Whether search reads by default when a reader is installed.")
+    reader_passages: int = Field(
+        0, ge=0, le=50, description="Passages the reader reads (0 = the value chosen with the reader, qa-reader.json)."
+    )
+
     # serving
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")

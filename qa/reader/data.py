@@ -1,0 +1,210 @@
+"""Training and dev examples for the reader, made from `../shared/qa-train/` (SQuAD 1.1 train + NQ).
+
+Positives are (question, its paragraph, answer). "No answer" examples are made, as SQuAD 2.0 describes:
+- `neg-article`: the question with another paragraph of its own article (near-topic, the hard case);
+- `neg-retrieved`: the question with the best BM25 paragraph of another article (what retrieval returns);
+- `neg-perturbed`: the question with a named entity or number swapped for one from another article, over its
+  own paragraph, which then no longer answers it.
+A negative never contains the answer string. Whole SQuAD articles (and a share of NQ) are held out as the dev
+split, chosen by a hash of the title and the seed, so the split is reproducible and never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+KINDS = ("squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One reader example: `answer` is None for "no answer"; `start` is a character offset into `context`."""
+
+    qid: str
+    kind: str
+    question: str
+    title: str
+    context: str
+    answer: str | None = None
+    start: int | None = None
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    title: str
+    context: str
+    qas: list[tuple[str, str, str, int]]  # (qid, question, answer, start)
+
+
+@dataclass
+class Mix:
+    """Share of each example kind in the training set (normalised)."""
+
+    squad: float = 0.38
+    nq: float = 0.12
+    neg_article: float = 0.20
+    neg_retrieved: float = 0.12
+    neg_perturbed: float = 0.18
+
+    def counts(self, n: int) -> dict[str, int]:
+        shares = {"squad": self.squad, "nq": self.nq, "neg-article": self.neg_article,
+                  "neg-retrieved": self.neg_retrieved, "neg-perturbed": self.neg_perturbed}
+        total = sum(shares.values())
+        return {k: round(n * v / total) for k, v in shares.items()}
+
+
+@dataclass
+class Corpus:
+    """The train or dev half of the data: paragraphs by title, NQ examples as one-question paragraphs."""
+
+    squad: dict[str, list[Paragraph]] = field(default_factory=dict)
+    nq: list[Paragraph] = field(default_factory=list)
+
+    def paragraphs(self) -> Iterator[Paragraph]:
+        for paras in self.squad.values():
+            yield from paras
+        yield from self.nq
+
+
+def _held_out(key: str, seed: int, dev_share: float) -> bool:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < dev_share
+
+
+def load(data_dir: Path, seed: int = 13, dev_share: float = 0.1) -> tuple[Corpus, Corpus]:
+    """(train, dev): SQuAD split by whole article, NQ by example; both from `data_dir` (shared/qa-train)."""
+    train, dev = Corpus(), Corpus()
+    with open(data_dir / "squad-1.1-train" / "paragraphs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            title = row["title"].replace("_", " ")
+            qas = [(f"s:{title}:{row['para_index']}:{i}", qa["question"], qa["answers"][0], qa["answer_start"][0])
+                   for i, qa in enumerate(row["qas"])]
+            half = dev if _held_out(title, seed, dev_share) else train
+            half.squad.setdefault(title, []).append(Paragraph(title, row["context"], qas))
+    for path in sorted((data_dir / "nq-qed-train").glob("nq-train-*-qed.jsonlines")):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if not row["answer_spans"]:
+                    continue
+                start, end = row["answer_spans"][0]
+                text = row["paragraph_text"]
+                qid = f"n:{row['example_id']}"
+                half = dev if _held_out(qid, seed, dev_share) else train
+                half.nq.append(Paragraph(row["title_text"], text, [(qid, row["question_text"], text[start:end], start)]))
+    return train, dev
+
+
+_ENTITY = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'-]+(?:\s+(?:of\s+|the\s+)?[A-Z][\w'-]+)*")
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+
+
+def _swap_candidates(question: str) -> list[tuple[int, int, str]]:
+    found = [(m.start(), m.end(), "year" if re.fullmatch(r"1\d{3}|20\d\d", m.group()) else "number")
+             for m in _NUMBER.finditer(question)]
+    found += [(m.start(), m.end(), "entity") for m in _ENTITY.finditer(question)]
+    return found
+
+
+def perturb(question: str, context: str, title: str, pools: dict[str, list[tuple[str, str]]],
+            rng: random.Random) -> str | None:
+    """The question with one entity / number that its paragraph mentions replaced by one from another article
+    that the paragraph does not mention; None when nothing fits."""
+    spans = [s for s in _swap_candidates(question) if question[s[0]:s[1]] in context]
+    rng.shuffle(spans)
+    for start, end, kind in spans:
+        pool = pools[kind]
+        for _ in range(8):
+            other_title, repl = pool[rng.randrange(len(pool))]
+            if other_title != title and repl not in context and repl.lower() not in question.lower():
+                return question[:start] + repl + question[end:]
+    return None
+
+
+def _pools(corpus: Corpus) -> dict[str, list[tuple[str, str]]]:
+    pools: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for para in corpus.paragraphs():
+        for _, question, _, _ in para.qas:
+            for start, end, kind in _swap_candidates(question):
+                pools[kind].append((para.title, question[start:end]))
+    return pools
+
+
+def _retrieved_negatives(corpus: Corpus, queries: list[tuple[Paragraph, tuple[str, str, str, int]]],
+                         ) -> list[Example]:
+    """For each (paragraph, qa): the best BM25 paragraph of another article that does not hold the answer."""
+    import bm25s
+    import Stemmer
+
+    paras = list(corpus.paragraphs())
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([p.context for p in paras], stopwords="en", stemmer=stemmer, show_progress=False),
+                    show_progress=False)
+    tokens = bm25s.tokenize([qa[1] for _, qa in queries], stopwords="en", stemmer=stemmer, show_progress=False)
+    docs, _ = retriever.retrieve(tokens, k=min(10, len(paras)), show_progress=False, n_threads=1)
+    out = []
+    for (para, (qid, question, answer, _)), row in zip(queries, docs, strict=True):
+        for doc in row:
+            other = paras[int(doc)]
+            if other.title != para.title and answer.lower() not in other.context.lower():
+                out.append(Example(qid + ":r", "neg-retrieved", question, other.title, other.context))
+                break
+    return out
+
+
+def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> list[Example]:
+    """About `n` shuffled examples of the five kinds in the proportions of `mix` (fewer where data runs out)."""
+    rng = random.Random(seed)
+    want = (mix or Mix()).counts(n)
+    squad_qas = [(p, qa) for paras in corpus.squad.values() for p in paras for qa in p.qas]
+    nq_qas = [(p, p.qas[0]) for p in corpus.nq]
+    rng.shuffle(squad_qas)
+    rng.shuffle(nq_qas)
+    out = [Example(qa[0], "squad", qa[1], p.title, p.context, qa[2], qa[3]) for p, qa in squad_qas[:want["squad"]]]
+    out += [Example(qa[0], "nq", qa[1], p.title, p.context, qa[2], qa[3]) for p, qa in nq_qas[:want["nq"]]]
+    # negatives draw questions from the whole pool (a question may also appear as a positive: that is the point)
+    pool = squad_qas[::-1]
+    made = 0
+    for para, (qid, question, answer, _) in pool:
+        if made >= want["neg-article"]:
+            break
+        siblings = [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
+        if siblings:
+            other = rng.choice(siblings)
+            out.append(Example(qid + ":a", "neg-article", question, para.title, other.context))
+            made += 1
+    mixed = squad_qas[len(squad_qas) // 3:] + nq_qas  # SQuAD and NQ questions, so question style says nothing
+    rng.shuffle(mixed)
+    out += _retrieved_negatives(corpus, mixed[:want["neg-retrieved"]])
+    pools = _pools(corpus)
+    made = 0
+    for para, (qid, question, _, _) in squad_qas[len(squad_qas) // 2:] + nq_qas:
+        if made >= want["neg-perturbed"]:
+            break
+        changed = perturb(question, para.context, para.title, pools, rng)
+        if changed is not None:
+            out.append(Example(qid + ":p", "neg-perturbed", changed, para.title, para.context))
+            made += 1
+    rng.shuffle(out)
+    return out
+
+
+def selection_record(train: list[Example], dev: list[Example], seed: int, dev_titles: list[str]) -> dict:
+    """What was selected, so a run can be checked and repeated: counts, dev articles, a hash of the ids."""
+
+    def summary(examples: list[Example]) -> dict:
+        ids = "\n".join(e.qid for e in examples).encode()
+        return {"count": len(examples), "by_kind": {k: sum(e.kind == k for e in examples) for k in KINDS},
+                "ids_sha256": hashlib.sha256(ids).hexdigest()}
+
+    return {"seed": seed, "mix": asdict(Mix()), "train": summary(train), "dev": summary(dev),
+            "dev_squad_articles": sorted(dev_titles)}

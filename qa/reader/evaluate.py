@@ -1,0 +1,67 @@
+"""Reader dev metrics: answer token F1 / exact match on answerable pairs, and "no answer" AUROC per negative kind."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from qa import calibration
+from qa.reader.data import Example
+from qa.reader.features import encode, title_prefix
+from qa.reader.model import Reader, Reading, best_spans
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref or not common:
+        return float(pred == ref)
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def auroc(positive: list[float], negative: list[float]) -> float:
+    """Chance that a random positive scores above a random negative (ties count half); NaN if one is empty."""
+    return calibration.auroc(positive + negative, [1] * len(positive) + [0] * len(negative))
+
+
+def read_examples(reader: Reader, examples: list[Example], batch_size: int = 32) -> list[Reading]:
+    out: list[Reading] = []
+    for i in range(0, len(examples), batch_size):
+        part = examples[i:i + batch_size]
+        enc = encode(reader.tokenizer, [e.question for e in part], [title_prefix(e.title) for e in part],
+                     [e.context for e in part], reader.max_length)
+        start, end = reader.logits(enc)
+        out += best_spans(start, end, enc, len(part))
+    return out
+
+
+def evaluate(model: Any, tokenizer: Any, examples: list[Example], bf16: bool = False) -> dict:
+    reader = Reader(model, tokenizer, max_length=384, bf16=bf16)
+    readings = read_examples(reader, examples)
+    pos = [(e, r) for e, r in zip(examples, readings, strict=True) if e.answer is not None]
+    f1 = [token_f1(e.context[r.start:r.end], e.answer or "") for e, r in pos]
+    em = [float(normalize_answer(e.context[r.start:r.end]) == normalize_answer(e.answer or "")) for e, r in pos]
+    pos_scores = [r.relevance for _, r in pos]
+    metrics: dict[str, Any] = {"answerable": len(pos), "f1": round(float(np.mean(f1)), 4),
+                               "exact_match": round(float(np.mean(em)), 4)}
+    for kind in ("squad", "nq"):
+        kf1 = [f for (e, _), f in zip(pos, f1, strict=True) if e.kind == kind]
+        metrics[f"f1_{kind}"] = round(float(np.mean(kf1)), 4) if kf1 else None
+    negatives = [(e, r) for e, r in zip(examples, readings, strict=True) if e.answer is None]
+    metrics["no_answer_auroc"] = round(auroc(pos_scores, [r.relevance for _, r in negatives]), 4)
+    for kind in ("neg-article", "neg-retrieved", "neg-perturbed"):
+        scores = [r.relevance for e, r in negatives if e.kind == kind]
+        metrics[f"auroc_{kind}"] = round(auroc(pos_scores, scores), 4)
+    return metrics

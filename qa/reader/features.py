@@ -1,0 +1,95 @@
+"""(question, passage) pairs as model input: `[CLS] question [SEP] title. passage [SEP]`.
+
+The passage is prefixed with its title (at search time: the citation), so the reader knows what "it" or
+"the city" is; answers are only ever taken from the passage part. Position 0 ([CLS]) is "no answer".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qa.reader.data import Example
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A batch of token ids with, per row, the character span of each token in the passage (-1: not passage)."""
+
+    input_ids: np.ndarray  # (n, length) int64
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    char_start: np.ndarray  # (n, length) int64, offsets into the passage text (prefix excluded); -1 elsewhere
+    char_end: np.ndarray
+    row_of: list[int]  # which input pair each row came from
+
+
+def encode(tokenizer: Any, questions: list[str], prefixes: list[str], passages: list[str], max_length: int,
+           stride: int = 64, max_question_tokens: int = 64, all_windows: bool = True) -> Encoded:
+    """Tokenise pairs, cutting long passages into overlapping windows (every window, or only the first)."""
+    questions = [_clip_question(tokenizer, q, min(max_question_tokens, max_length // 2)) for q in questions]
+    stride = min(stride, max_length // 4)  # windows must still advance after the question
+    texts = [p + t for p, t in zip(prefixes, passages, strict=True)]
+    enc = tokenizer(questions, texts, truncation="only_second", max_length=max_length, stride=stride,
+                    return_overflowing_tokens=all_windows, return_offsets_mapping=True, padding="longest",
+                    return_tensors="np")
+    mapping = enc["overflow_to_sample_mapping"].tolist() if all_windows else list(range(len(questions)))
+    n, length = enc["input_ids"].shape
+    starts = np.full((n, length), -1, dtype=np.int64)
+    ends = np.full((n, length), -1, dtype=np.int64)
+    for row in range(n):
+        seq = enc.sequence_ids(row)
+        shift = len(prefixes[mapping[row]])
+        for i, (a, b) in enumerate(enc["offset_mapping"][row]):
+            if seq[i] == 1 and a >= shift and b > a:
+                starts[row, i] = a - shift
+                ends[row, i] = b - shift
+    token_types = enc["token_type_ids"] if "token_type_ids" in enc else np.zeros_like(enc["input_ids"])
+    return Encoded(enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64),
+                   token_types.astype(np.int64), starts, ends, mapping)
+
+
+def _clip_question(tokenizer: Any, question: str, max_tokens: int) -> str:
+    ids = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(ids["input_ids"]) <= max_tokens:
+        return question
+    return question[: ids["offset_mapping"][max_tokens - 1][1]]
+
+
+def title_prefix(title: str) -> str:
+    return f"{title}. "
+
+
+def training_rows(tokenizer: Any, examples: list[Example], max_length: int, seed: int,
+                  ) -> dict[str, np.ndarray]:
+    """Model inputs with start/end targets: the window holding the answer for positives, ([CLS], [CLS]) for
+    negatives (one window each, chosen at random when the passage is long); answers cut by a window are dropped."""
+    rng = np.random.default_rng(seed)
+    enc = encode(tokenizer, [e.question for e in examples], [title_prefix(e.title) for e in examples],
+                 [e.context for e in examples], max_length)
+    windows: dict[int, list[int]] = {}
+    for row, ex in enumerate(enc.row_of):
+        windows.setdefault(ex, []).append(row)
+    keep, starts, ends = [], [], []
+    for ex_i, rows in windows.items():
+        ex = examples[ex_i]
+        if ex.answer is None or ex.start is None:
+            keep.append(rows[int(rng.integers(len(rows)))])
+            starts.append(0)
+            ends.append(0)
+            continue
+        a, b = ex.start, ex.start + len(ex.answer)
+        for row in rows:
+            s_tok = np.nonzero((enc.char_start[row] <= a) & (enc.char_end[row] > a))[0]
+            e_tok = np.nonzero((enc.char_start[row] < b) & (enc.char_end[row] >= b))[0]
+            if len(s_tok) and len(e_tok) and e_tok[0] >= s_tok[0]:
+                keep.append(row)
+                starts.append(int(s_tok[0]))
+                ends.append(int(e_tok[0]))
+                break
+    idx = np.array(keep)
+    return {"input_ids": enc.input_ids[idx], "attention_mask": enc.attention_mask[idx],
+            "token_type_ids": enc.token_type_ids[idx], "start_positions": np.array(starts),
+            "end_positions": np.array(ends)}

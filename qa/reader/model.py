@@ -1,0 +1,108 @@
+"""Run a reader folder (any `AutoModelForQuestionAnswering` checkpoint whose position 0 means "no answer").
+
+`Reader.read(question, passages)` gives, for each passage, its best answer span (character offsets into the
+passage text) and `relevance` = best span logit − no-answer logit: above 0 the model thinks the passage answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.reader.features import Encoded, encode, title_prefix
+
+MAX_ANSWER_TOKENS = 30
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader found in one passage: `start`/`end` into the passage text (empty span: none found)."""
+
+    start: int
+    end: int
+    span_score: float
+    null_score: float
+
+    @property
+    def relevance(self) -> float:
+        return self.span_score - self.null_score
+
+
+def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, enc: Encoded, n_pairs: int,
+               max_answer_tokens: int = MAX_ANSWER_TOKENS) -> list[Reading]:
+    """The best span per input pair over all its windows (passage tokens only, end ≥ start, ≤ N tokens)."""
+    best: list[Reading | None] = [None] * n_pairs
+    n = start_logits.shape[1]
+    i_idx, j_idx = np.triu_indices(n)  # score[i, j] = s[i] + e[j] for i <= j < i + max_answer_tokens
+    keep = (j_idx - i_idx) < max_answer_tokens
+    i_idx, j_idx = i_idx[keep], j_idx[keep]
+    for row, pair in enumerate(enc.row_of):
+        valid = enc.char_start[row] >= 0
+        null = float(start_logits[row, 0] + end_logits[row, 0])
+        s = np.where(valid, start_logits[row], -np.inf)
+        e = np.where(valid, end_logits[row], -np.inf)
+        scores = s[i_idx] + e[j_idx]
+        k = int(np.argmax(scores))
+        span = float(scores[k])
+        if not np.isfinite(span):
+            reading = Reading(0, 0, -1e4, null)
+        else:
+            reading = Reading(int(enc.char_start[row, i_idx[k]]), int(enc.char_end[row, j_idx[k]]), span, null)
+        current = best[pair]
+        # over windows: keep the window whose span beats its own no-answer most (SQuAD 2.0 practice)
+        if current is None or reading.relevance > current.relevance:
+            best[pair] = reading
+    return [r if r is not None else Reading(0, 0, -1e4, 0.0) for r in best]
+
+
+class Reader:
+    """A loaded reader; `read` is thread-safe (torch inference with no shared mutable state but the model)."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 384, bf16: bool = False) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.bf16 = bf16
+        self._lock = threading.Lock()  # the fast tokenizer is not safe to call from several threads at once
+
+    @classmethod
+    def load(cls, path: Path | str, max_length: int = 384, precision: str = "auto") -> Reader:
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        from qa.embedder import native_bf16
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForQuestionAnswering.from_pretrained(str(path), torch_dtype=torch.float32)
+        model.eval()
+        bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        return cls(model, tokenizer, max_length, bf16)
+
+    def _arithmetic(self) -> AbstractContextManager[Any]:
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
+
+    def logits(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode(), self._arithmetic():
+            out = self.model(input_ids=torch.from_numpy(enc.input_ids),
+                             attention_mask=torch.from_numpy(enc.attention_mask),
+                             token_type_ids=torch.from_numpy(enc.token_type_ids))
+        return out.start_logits.float().numpy(), out.end_logits.float().numpy()
+
+    def read(self, question: str, passages: list[str], titles: list[str] | None = None) -> list[Reading]:
+        """Read each passage (prefixed with its title/citation) with the question, in one batch."""
+        if not passages:
+            return []
+        prefixes = [title_prefix(t) for t in titles] if titles else [""] * len(passages)
+        with self._lock:
+            enc = encode(self.tokenizer, [question] * len(passages), prefixes, passages, self.max_length)
+        start, end = self.logits(enc)
+        return best_spans(start, end, enc, len(passages))

@@ -1,0 +1,136 @@
+"""The read stage of search: the reader reads the top N fused passages with the question, then
+
+- reorders them by `reader relevance − rank_weight × (fused rank − 1)` (the fused order still counts);
+- takes the answer span from the first passage of the new order;
+- gives `confidence` from a logistic model over the reader's and retrieval's scores, and `answerable`
+  as `confidence ≥ threshold`;
+- moves each read passage's highlight to the sentence holding its span.
+
+Its settings (N, the rank weight, the calibration) are chosen on the reader's dev split (`qa tune-reader`) and
+live beside the weights in `<reader>/qa-reader.json`; a folder without that file gets `ReadConfig()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.highlight import sentence_spans
+from qa.reader.model import Reader, Reading
+from qa.records import Answer, Chunk, Hit
+
+CONFIG_FILE = "qa-reader.json"
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    passages: int = 10  # how many of the fused top passages the reader reads
+    rank_weight: float = 1.0  # reader relevance lost per step down the fused order
+    # confidence = sigmoid(intercept + Σ coef · feature); features from `features()`
+    coef: dict[str, float] = field(default_factory=lambda: {"top_relevance": 0.5})
+    intercept: float = 0.0
+    threshold: float = 0.5
+
+    @classmethod
+    def load(cls, folder: Path) -> ReadConfig:
+        path = folder / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        raw = json.loads(path.read_text())
+        known = {k: raw[k] for k in asdict(cls()) if k in raw}
+        return cls(**known)
+
+    def save(self, folder: Path, extra: dict | None = None) -> Path:
+        path = folder / CONFIG_FILE
+        path.write_text(json.dumps(asdict(self) | (extra or {}), indent=1) + "\n")
+        return path
+
+
+def features(readings: list[Reading], order: list[int], retrieval: dict[str, float]) -> dict[str, float]:
+    """What confidence is computed from: the reader's view of its chosen passage, and retrieval's."""
+    rel = [r.relevance for r in readings]
+    first = rel[order[0]] if order else -10.0
+    return {
+        "top_relevance": first,
+        "max_relevance": max(rel) if rel else -10.0,
+        "first_relevance": rel[0] if rel else -10.0,  # the fused first passage, before reordering
+        **{k: float(v) for k, v in retrieval.items()},
+    }
+
+
+def confidence(config: ReadConfig, feats: dict[str, float]) -> float:
+    z = config.intercept + sum(c * feats.get(name, 0.0) for name, c in config.coef.items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def order_by_reader(readings: list[Reading], rank_weight: float) -> list[int]:
+    """Indices of the read passages, best first by relevance minus the fused-rank penalty (stable)."""
+    combined = [r.relevance - rank_weight * i for i, r in enumerate(readings)]
+    return sorted(range(len(readings)), key=lambda i: (-combined[i], i))
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    hits: list[Hit]
+    answer: Answer | None
+    confidence: float
+    answerable: bool
+    features: dict[str, float]
+
+
+def read_hits(reader: Reader, config: ReadConfig, query: str, hits: list[Hit], k: int,
+              retrieval_features: dict[str, float],
+              raw_region: Callable[[Chunk], str | None] = lambda chunk: None) -> ReadOutcome:
+    """Read the first `config.passages` hits, reorder them, and keep `k`; unread hits follow in fused order."""
+    head, tail = hits[:config.passages], hits[config.passages:]
+    readings = reader.read(query, [h.chunk.text for h in head], [h.chunk.citation for h in head])
+    order = order_by_reader(readings, config.rank_weight)
+    feats = features(readings, order, retrieval_features)
+    conf = confidence(config, feats)
+    reordered: list[Hit] = []
+    for new_rank, i in enumerate(order, 1):
+        r, h = readings[i], head[i]
+        highlight = _sentence_holding(h.chunk.text, r.start, r.end) if r.end > r.start else h.highlight
+        reordered.append(replace(h, rank=new_rank, reader=round(r.relevance, 4), highlight=highlight))
+    out = reordered + [replace(h, rank=len(reordered) + j) for j, h in enumerate(tail, 1)]
+    answer = None
+    if order and readings[order[0]].end > readings[order[0]].start:
+        answer = make_answer(out[0], readings[order[0]], raw_region(out[0].chunk))
+    return ReadOutcome(out[:k], answer, conf, conf >= config.threshold, feats)
+
+
+def make_answer(hit: Hit, reading: Reading, raw: str | None = None) -> Answer:
+    """The span as an answer; `raw` is the file region the passage was cut from (`raw_text[start:end]`), where
+    the answer's source offsets are found (the nearest verbatim occurrence; None when markup splits it)."""
+    c = hit.chunk
+    text = c.text[reading.start:reading.end]
+    source = _source_span(c.text, c.start, reading.start, text, raw)
+    return Answer(text=text, score=round(1.0 / (1.0 + math.exp(-reading.relevance)), 4), rank=hit.rank,
+                  passage_id=c.id, start=reading.start, end=reading.end, source_start=source[0],
+                  source_end=source[1], citation=c.citation, file=c.file)
+
+
+def _source_span(text: str, start: int, offset: int, answer: str, raw: str | None,
+                 ) -> tuple[int | None, int | None]:
+    if raw is None:
+        return None, None
+    # the nearest verbatim occurrence to where the answer sits in the clean text (clean text only drops markup)
+    guess = int(offset * len(raw) / max(len(text), 1))
+    spots, at = [], raw.find(answer)
+    while at >= 0:
+        spots.append(at)
+        at = raw.find(answer, at + 1)
+    if not spots:
+        return None, None
+    best = min(spots, key=lambda s: abs(s - guess))
+    return start + best, start + best + len(answer)
+
+
+def _sentence_holding(text: str, start: int, end: int) -> tuple[int, int]:
+    for a, b in sentence_spans(text):
+        if a <= start < b:
+            return a, max(b, min(end, len(text)))
+    return start, end

