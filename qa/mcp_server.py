@@ -30,7 +30,14 @@ from starlette.types import Receive, Scope, Send
 
 from qa import __version__, api, api_errors
 from qa.errors import QAError
-from qa.schemas import ArticleDetail, ArticlePassages, ContextRequest, ContextResponse, SearchRequest, SearchResponse
+from qa.schemas import (
+    ArticleDetail,
+    ArticlePassages,
+    ContextRequest,
+    ContextResponse,
+    SearchRequest,
+    SearchResponse,
+)
 from qa.serialize import context_to_dict, result_to_dict
 
 if TYPE_CHECKING:
@@ -140,7 +147,7 @@ class Tools:
             body = _parse(SearchRequest, args, "body")
 
             def search(r: Retriever) -> dict[str, Any]:
-                extra = {"read": read} if read is not None and _accepts(r.search, "read") else {}
+                extra: dict[str, Any] = {"read": read} if read is not None and _accepts(r.search, "read") else {}
                 return result_to_dict(r.search(body.query, body.k, body.mode, body.articles, **extra), r.info())
 
             return dict(await self._off_loop(search))
