@@ -23,21 +23,13 @@ import mcp_types as types
 from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from qa import __version__, api, api_errors
+from qa import __version__, api, api_errors, schemas
 from qa.errors import QAError
-from qa.schemas import (
-    ArticleDetail,
-    ArticlePassages,
-    ContextRequest,
-    ContextResponse,
-    SearchRequest,
-    SearchResponse,
-)
 from qa.serialize import context_to_dict, result_to_dict
 
 if TYPE_CHECKING:
@@ -48,6 +40,7 @@ log = logging.getLogger("qa.mcp")
 
 URI_PREFIX = "qa://articles/"
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource
+INTERNAL_ERROR = -32603
 READ_SCHEMA = {
     "type": ["boolean", "null"],
     "default": None,
@@ -60,7 +53,7 @@ class PassagesRequest(BaseModel):
     """`get_passages` arguments; the HTTP API takes `article` as a query parameter of `GET /v1/passages`."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    article: str
+    article: str = Field(description="Article id, e.g. `article.id` of a search result.")
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -70,7 +63,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _search_schema() -> dict[str, Any]:
-    schema = _schema(SearchRequest)
+    schema = _schema(schemas.SearchRequest)
     schema["properties"].setdefault("read", READ_SCHEMA)
     return schema
 
@@ -84,27 +77,22 @@ TOOLS = [
         "how likely the top passage answers it: when `answerable` is false, say the articles do not answer "
         "rather than guessing. Narrow with `articles` (ids from the qa://articles resources).",
         input_schema=_search_schema(),
-        output_schema=_schema(SearchResponse),
+        output_schema=_schema(schemas.SearchResponse),
     ),
     types.Tool(
         name="context",
         description="Pack the best passages for a question into ready-to-paste prompt context within a token "
         "budget: `context` is `[1] <citation>\\n<passage>` blocks, numbered in order, never over `max_tokens` "
         "(cl100k_base). Cite a fact with its number; `passages` lists each numbered passage with its source.",
-        input_schema=_schema(ContextRequest),
-        output_schema=_schema(ContextResponse),
+        input_schema=_schema(schemas.ContextRequest),
+        output_schema=_schema(schemas.ContextResponse),
     ),
     types.Tool(
         name="get_passages",
         description="Every indexed passage of one article in reading order (infobox, lead, then sections), "
         "each with citation, section path and source offsets. Use it to read a whole article found by `search`.",
-        input_schema={
-            "type": "object",
-            "properties": {"article": {"type": "string", "description": "Article id, e.g. from a search result."}},
-            "required": ["article"],
-            "additionalProperties": False,
-        },
-        output_schema=_schema(ArticlePassages),
+        input_schema=_schema(PassagesRequest),
+        output_schema=_schema(schemas.ArticlePassages),
     ),
 ]
 
@@ -141,10 +129,11 @@ class Tools:
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if name == "search":
             args = dict(arguments)
-            read = args.pop("read", None) if "read" not in SearchRequest.model_fields else None
+            read = args.pop("read", None) if "read" not in schemas.SearchRequest.model_fields else None
             if read is not None and not isinstance(read, bool):
                 raise QAError("read must be true, false or null", code="invalid_read", status=422)
-            body = _parse(SearchRequest, args, "body")
+            body = _parse(schemas.SearchRequest, args, "body")
+            read = getattr(body, "read", read)  # once the HTTP model has `read`, it validates it
 
             def search(r: Retriever) -> dict[str, Any]:
                 extra: dict[str, Any] = {"read": read} if read is not None and _accepts(r.search, "read") else {}
@@ -152,7 +141,7 @@ class Tools:
 
             return dict(await self._off_loop(search))
         if name == "context":
-            ctx = _parse(ContextRequest, arguments, "body")
+            ctx = _parse(schemas.ContextRequest, arguments, "body")
             return dict(await self._off_loop(
                 lambda r: context_to_dict(r.context(ctx.query, ctx.max_tokens, ctx.mode), r.info())
             ))
@@ -176,8 +165,14 @@ class Tools:
     async def list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=TOOLS)
 
+    async def _for_resources(self) -> Retriever:
+        try:
+            return await self._off_loop(lambda r: r)
+        except QAError as exc:  # no index: a JSON-RPC error, as resources have no error results
+            raise MCPError(INTERNAL_ERROR, exc.message, {"status": exc.status, "code": exc.code}) from None
+
     async def list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
-        listing = await api.list_articles(await self._off_loop(lambda r: r))
+        listing = await api.list_articles(await self._for_resources())
         return types.ListResourcesResult(resources=[
             types.Resource(uri=URI_PREFIX + a["id"], name=a["id"], title=a["title"],
                            description=a["short_description"] or None, mime_type="application/json")
@@ -196,12 +191,12 @@ class Tools:
         uri = str(params.uri)
         if not uri.startswith(URI_PREFIX):
             raise MCPError(RESOURCE_NOT_FOUND, f"no resource {uri[:200]!r}: articles are {URI_PREFIX}<id>")
+        retriever = await self._for_resources()
         try:
-            retriever = await self._off_loop(lambda r: r)
             detail = await api.get_article(uri[len(URI_PREFIX):], retriever)
         except QAError as exc:
             raise MCPError(RESOURCE_NOT_FOUND, exc.message, {"status": exc.status, "code": exc.code}) from None
-        text = ArticleDetail.model_validate(detail).model_dump_json()
+        text = schemas.ArticleDetail.model_validate(detail).model_dump_json()
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
         )
