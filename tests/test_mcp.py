@@ -287,6 +287,13 @@ def test_mcp_over_http_needs_the_api_key(keyed_server: str) -> None:
     assert refused.group_contains(MCPError, match="error response")  # the SDK client is turned away too
 
 
+def test_mcp_over_http_on_loopback_refuses_foreign_hosts_and_origins(keyed_server: str) -> None:
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    auth = {"Authorization": f"Bearer {KEY}", "Accept": "application/json, text/event-stream"}
+    for extra, status in (({"Host": "rebound.example"}, 421), ({"Origin": "http://rebound.example"}, 403)):
+        assert httpx.post(keyed_server + "/mcp", json=hello, headers=auth | extra, timeout=30).status_code == status
+
+
 def test_mcp_over_http_answers_like_the_http_api(remote: Client, keyed_server: str) -> None:
     tools = remote.portal.call(remote.session.list_tools).tools
     assert {t.name for t in tools} == {"search", "context", "get_passages"}
