@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from qa import __version__, api, api_errors, schemas
-from qa.errors import QAError
+from qa.errors import Overloaded, QAError
 from qa.serialize import context_to_dict, result_to_dict
 
 if TYPE_CHECKING:
@@ -119,12 +119,19 @@ class Tools:
         self,
         retriever: Callable[[], Retriever],
         limiter: Callable[[], anyio.CapacityLimiter | None] = lambda: None,
+        timeout_s: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.retriever = retriever  # may block (the first stdio call loads the index)
         self.limiter = limiter
+        self.timeout_s = timeout_s
 
     async def _off_loop(self, work: Callable[[Retriever], Any]) -> Any:
-        return await anyio.to_thread.run_sync(lambda: work(self.retriever()), limiter=self.limiter())
+        """Blocking work in worker threads, within the time limit (HTTP: `QA_REQUEST_TIMEOUT_S`, as /v1/*)."""
+        with anyio.move_on_after(self.timeout_s()):
+            return await anyio.to_thread.run_sync(
+                lambda: work(self.retriever()), limiter=self.limiter(), abandon_on_cancel=True
+            )
+        raise Overloaded("the server is busy: the request took too long; retry later", code="timeout")
 
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if name == "search":
@@ -260,10 +267,11 @@ def mount(app: FastAPI, path: str = "/mcp") -> None:
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
-    server = Tools(lambda: app.state.holder.current, lambda: app.state.limiter).server()
+    state = app.state
+    server = Tools(lambda: state.holder.current, lambda: state.limiter, lambda: state.settings.request_timeout_s).server()
     managers: list[StreamableHTTPSessionManager] = []
     security = None
-    if app.state.settings.host in ("127.0.0.1", "localhost", "::1"):  # the SDK's DNS-rebinding guard
+    if state.settings.host in ("127.0.0.1", "localhost", "::1"):  # the SDK's DNS-rebinding guard
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
             allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
