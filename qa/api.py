@@ -270,4 +270,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(admin, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(ops)
     app.include_router(page)  # the search page at `/` (qa.web); it calls /v1 like any client
+    from qa.mcp_server import mount  # here, not at the top: qa.mcp_server imports this module
+
+    mount(app)  # the same tools over MCP at /mcp (streamable HTTP), behind the same API key
     return app

@@ -1,4 +1,4 @@
-"""`qa` command line: build | search | serve | eval | tune. Heavy imports happen inside the commands."""
+"""`qa` command line: build | search | serve | mcp | eval | tune. Heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
@@ -89,8 +89,29 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     settings = get_settings()
     if index_dir:
         settings = settings.model_copy(update={"index": index_dir})
+    if host:  # the app reads it too (/mcp guards against DNS rebinding only on a loopback address)
+        settings = settings.model_copy(update={"host": host})
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@main.command()
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
+def mcp(index_dir: Path | None) -> None:
+    """Serve the retriever to LLM hosts over MCP on stdin/stdout (tools search, context, get_passages)."""
+    import logging
+
+    import anyio
+
+    from qa.mcp_server import run_stdio
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)  # stdout carries the protocol; logs go to stderr
+
+    settings = get_settings()
+    if index_dir:
+        settings = settings.model_copy(update={"index": index_dir})
+    anyio.run(run_stdio, settings)
 
 
 @main.command("eval")
