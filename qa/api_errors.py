@@ -37,6 +37,7 @@ FIELD_MESSAGES = {
     "mode": "mode must be one of hybrid, dense, lexical",
     "max_tokens": f"max_tokens must be an integer between 1 and {MAX_CONTEXT_TOKENS}",
     "articles": f"articles must be null or a list of at most {MAX_ARTICLE_FILTER} article ids (strings)",
+    "read": "read must be true, false or null",
 }
 
 

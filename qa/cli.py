@@ -118,7 +118,9 @@ def mcp(index_dir: Path | None) -> None:
 @click.option("--questions", "questions_file", type=click.Path(path_type=Path), default=Path("eval/kherson.jsonl"),
               show_default=True, help="Eval set, one JSON question a line.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
-@click.option("--modes", default="hybrid,dense,lexical", show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--modes", default="auto", show_default=True,
+              help="Comma-separated retrieval modes; `hybrid+read` (or dense+read, …) lets the reader read. "
+              "auto = hybrid,dense,lexical, plus hybrid+read when a reader is installed.")
 @click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
               help="Questions to use: tune = odd id numbers, heldout = even.")
 @click.option("--k", "k", type=click.IntRange(10, 50), default=10, show_default=True, help="Passages per question.")
@@ -144,15 +146,20 @@ def eval_command(
     from qa.evaluation.terminal import render
     from qa.retriever import MODES, Retriever
 
-    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    bad = [m for m in mode_list if m not in MODES]
+    from qa.evaluation.runner import split_mode
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes != "auto" else list(MODES)
+    bad = [m for m in mode_list if split_mode(m)[0] not in MODES]
     if bad or not mode_list:
-        raise click.BadParameter(f"modes must be among {', '.join(MODES)}", param_hint="--modes")
+        raise click.BadParameter(f"modes must be among {', '.join(MODES)} (each optionally +read)",
+                                 param_hint="--modes")
     settings = get_settings()
     index_dir = index_dir or settings.index
     questions = split_questions(load_questions(questions_file), split)
     old = EvalReport.load(baseline) if baseline else None  # fail on a bad baseline before the slow part
     retriever = Retriever.load(index_dir, settings)
+    if modes == "auto" and retriever.reader is not None:
+        mode_list.append("hybrid+read")
     report = run_eval(retriever, questions, modes=mode_list, k=k, split=split, questions_file=str(questions_file))
     comparison = compare(report, old, tolerance) if old else None
     console = Console(width=max(Console().width, 150))
@@ -224,6 +231,25 @@ def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, se
                       max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
                       checkpoint_every=checkpoint_every, base_model=base_model)
     train(cfg, log=lambda line: click.echo(line))
+
+
+@main.command("tune-reader")
+@click.option("--reader", "reader_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=Path("models/reader"), show_default=True, help="The reader folder to tune (and write to).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=Path("../shared/qa-train"), show_default=True, help="SQuAD 1.1 train + NQ folder.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path(".cache/reader-dev"), show_default=True,
+              help="Where the dev corpus, its index and questions go.")
+@click.option("--questions", "limit", type=click.IntRange(20, 100_000), default=600, show_default=True,
+              help="Dev questions to read (a fixed hash order; answerable, nearby and off-topic mixed).")
+def tune_reader(reader_dir: Path, data_dir: Path, work: Path, limit: int) -> None:
+    """Choose how many passages the reader reads, its rank weight and its confidence model on the reader's dev
+    split (held-out SQuAD articles + made-up unanswerable questions); writes <reader>/qa-reader.json."""
+    from qa.reader.tune import run as run_tune
+
+    config, report = run_tune(reader_dir, data_dir, work, get_settings(), limit, log=lambda line: click.echo(line))
+    click.echo(f"chosen: {config}")
+    click.echo(json.dumps({k: v for k, v in report.items() if not k.startswith("grid")}, indent=1))
 
 
 def run() -> None:

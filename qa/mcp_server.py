@@ -9,7 +9,6 @@ The SDK's low-level `Server` is used (not `MCPServer`) because it leaves argumen
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import threading
@@ -41,12 +40,6 @@ log = logging.getLogger("qa.mcp")
 URI_PREFIX = "qa://articles/"
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource
 INTERNAL_ERROR = -32603
-READ_SCHEMA = {
-    "type": ["boolean", "null"],
-    "default": None,
-    "description": "Whether the reader model reads the top passages for an exact answer span. Ignored until a "
-    "reader is installed on the server; `false` is the fast path.",
-}
 
 
 class PassagesRequest(BaseModel):
@@ -63,9 +56,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _search_schema() -> dict[str, Any]:
-    schema = _schema(schemas.SearchRequest)
-    schema["properties"].setdefault("read", READ_SCHEMA)
-    return schema
+    return _schema(schemas.SearchRequest)
 
 
 TOOLS = [
@@ -135,22 +126,13 @@ class Tools:
 
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if name == "search":
-            args = dict(arguments)
-            read = args.pop("read", None) if "read" not in schemas.SearchRequest.model_fields else None
-            if read is not None and not isinstance(read, bool):
-                raise QAError("read must be true, false or null", code="invalid_read", status=422)
-            body = _parse(schemas.SearchRequest, args, "body")
-            read = getattr(body, "read", read)  # once the HTTP model has `read`, it validates it
-
-            def search(r: Retriever) -> dict[str, Any]:
-                extra: dict[str, Any] = {"read": read} if read is not None and _accepts(r.search, "read") else {}
-                return result_to_dict(r.search(body.query, body.k, body.mode, body.articles, **extra), r.info())
-
-            return dict(await self._off_loop(search))
+            body = _parse(schemas.SearchRequest, arguments, "body")
+            return dict(await self._off_loop(lambda r: result_to_dict(
+                r.search(body.query, body.k, body.mode, body.articles, read=body.read), r.info())))
         if name == "context":
             ctx = _parse(schemas.ContextRequest, arguments, "body")
             return dict(await self._off_loop(
-                lambda r: context_to_dict(r.context(ctx.query, ctx.max_tokens, ctx.mode), r.info())
+                lambda r: context_to_dict(r.context(ctx.query, ctx.max_tokens, ctx.mode, read=ctx.read), r.info())
             ))
         if name == "get_passages":
             article = _parse(PassagesRequest, arguments, "query").article
@@ -217,10 +199,6 @@ class Tools:
             on_list_resources=self.list_resources, on_list_resource_templates=self.list_templates,
             on_read_resource=self.read_resource,
         )
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    return name in inspect.signature(fn).parameters
 
 
 class LoadOnce:

@@ -174,11 +174,10 @@ class Retriever:
         read: bool | None = None,
     ) -> SearchResult:
         """Top-k passages for a question, with citations, highlight and calibrated confidence; with `read`
-        (default: on where a reader is installed) the reader reorders the top passages and finds the answer."""
+        (default: on where a reader is installed) the reader reorders the top passages and finds the answer; with
+        no reader installed `read` changes nothing (`answer` stays None)."""
         t0 = time.perf_counter()
         query = self.validate(query, k, mode, articles)
-        if read and self.reader is None:
-            raise InvalidRequest("read is true but no reader is installed (QA_READER)", code="no_reader")
         reading = self.reader is not None and (self.read_default if read is None else read)
         depth = max(k, self.read_config.passages) if reading else k
         timings: dict[str, float] = {}

@@ -9,9 +9,7 @@ from qa.records import Answer, Chunk, Context, Hit, SearchResult
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     c = hit.chunk
-    scores: dict[str, float | None] = {"dense": hit.dense, "lexical": hit.lexical}
-    if hit.reader is not None:
-        scores["reader"] = hit.reader
+    scores: dict[str, float | None] = {"dense": hit.dense, "lexical": hit.lexical, "reader": hit.reader}
     return {
         "rank": hit.rank,
         "score": round(hit.score, 6),

@@ -24,6 +24,7 @@ def headline_names(ks: tuple[int, ...] = KS) -> list[str]:
     for level in ("section", "article"):
         names += [f"{level}_recall@{k}" for k in ks] + [f"{level}_mrr@{max(ks)}", f"{level}_ndcg@{max(ks)}"]
     names += [f"answer_in_passage@{k}" for k in ks]
+    names += ["answer_f1", "answer_exact_match", "answer_holds_gold"]
     names += ["answerability_auroc", "answerable_precision", "answerable_recall", *LATENCY_METRICS]
     return names
 
@@ -54,6 +55,7 @@ class QuestionResult:
     latency_ms: float
     top_citation: str | None
     hits: tuple[HitRecord, ...] = ()
+    answer: str | None = None  # the reader's answer; without reading, the first result's highlighted sentence
 
     def found(self, k: int) -> bool:
         """A gold section is within the top k."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from qa.evaluation import answerability as am
 from qa.evaluation import metrics as m
 from qa.evaluation.questions import Question
+from qa.evaluation.text import normalize_answer, token_f1
 from qa.evaluation.report import (
     KS,
     EvalReport,
@@ -37,6 +38,7 @@ from qa.records import SearchResult
 if TYPE_CHECKING:
     from qa.retriever import Retriever
 
+READ_SUFFIX = "+read"
 TAG_METRICS = (
     "n", "n_answerable", "section_recall@1", "section_recall@5", "section_mrr@10", "answer_in_passage@5",
     "mean_confidence", "answerable_rate",
@@ -81,7 +83,23 @@ def score_result(question: Question, result: SearchResult, latency_ms: float) ->
         latency_ms=round(latency_ms, 3),
         top_citation=result.hits[0].chunk.citation if result.hits else None,
         hits=hits,
+        answer=shown_answer(result),
     )
+
+
+def shown_answer(result: SearchResult) -> str | None:
+    """What a user is shown as the answer: the reader's span, or without reading the top highlight."""
+    if result.answer is not None:
+        return result.answer.text
+    if not result.hits:
+        return None
+    top = result.hits[0]
+    return top.chunk.text[top.highlight[0]:top.highlight[1]]
+
+
+def split_mode(mode: str) -> tuple[str, bool]:
+    """`hybrid+read` → ("hybrid", True): a mode with the reader reading; plain modes never read."""
+    return (mode[: -len(READ_SUFFIX)], True) if mode.endswith(READ_SUFFIX) else (mode, False)
 
 
 def _answer_rank(answers: Sequence[str], texts: Sequence[str]) -> int | None:
@@ -119,14 +137,15 @@ def run_eval(
     modes = tuple(modes)
     if k < max(KS):
         raise ValueError(f"k must be at least {max(KS)} (the deepest metric cut-off)")
-    retriever.search(questions[0].question, k=k, mode=modes[0])  # warm-up: lazy model load, caches
+    retriever.search(questions[0].question, k=k, mode=split_mode(modes[0])[0])  # warm-up: lazy loads, caches
     reports: dict[str, ModeReport] = {}
     for mode in modes:
         results: list[QuestionResult] = []
         for q in questions:
-            qv = vectors.get(q.id) if vectors is not None and mode != "lexical" else None
+            qv = vectors.get(q.id) if vectors is not None and not mode.startswith("lexical") else None
             t0 = time.perf_counter()
-            res = retriever.search(q.question, k=k, mode=mode, query_vector=qv)
+            base, read = split_mode(mode)
+            res = retriever.search(q.question, k=k, mode=base, query_vector=qv, read=read)
             latency = (time.perf_counter() - t0) * 1000
             results.append(score_result(q, res, latency))
         reports[mode] = ModeReport(
@@ -180,6 +199,15 @@ def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) 
         )
         for k in KS:
             out[f"answer_in_passage@{k}"] = m.mean([_hit(r.answer_rank, k) for _, r in ans])
+        with_gold = [(q, r) for q, r in ans if q.answers]
+        if with_gold:
+            out["answer_f1"] = m.mean([max(token_f1(r.answer or "", a) for a in q.answers) for q, r in with_gold])
+            out["answer_exact_match"] = m.mean(
+                [max(float(normalize_answer(r.answer or "") == normalize_answer(a)) for a in q.answers)
+                 for q, r in with_gold])
+            out["answer_holds_gold"] = m.mean(
+                [float(any(normalize_answer(a) in normalize_answer(r.answer or "") for a in q.answers))
+                 for q, r in with_gold])
     pos = [r.confidence for q, r in pairs if q.answerable]
     neg = [r.confidence for q, r in pairs if not q.answerable]
     if pos and neg:

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from qa import calibration
+from qa.evaluation.text import normalize_answer, token_f1
 from qa.reader.data import Example
 from qa.reader.features import encode, title_prefix
 from qa.reader.model import Reader, Reading, best_spans
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not pred or not ref or not common:
-        return float(pred == ref)
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def auroc(positive: list[float], negative: list[float]) -> float:

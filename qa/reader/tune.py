@@ -16,6 +16,7 @@ import numpy as np
 
 from qa.calibration import auroc, fit_logistic, threshold_for_precision
 from qa.evaluation.questions import Question
+from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
 from qa.reader.stage import ReadConfig, features, order_by_reader
 
@@ -32,6 +33,7 @@ class Observed:
     gold_rank: list[bool]  # per fused hit: is it a gold section
     readings: list[Reading]
     retrieval: dict[str, float]
+    texts: list[str]  # the hits' passage texts, for the answer spans
 
 
 def half(question_id: str) -> str:
@@ -48,7 +50,7 @@ def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int
         readings = reader.read(q.question, [h.chunk.text for h in hits], [h.chunk.citation for h in hits])
         conf = min(max(result.confidence, 1e-6), 1 - 1e-6)
         out.append(Observed(q, [(h.chunk.article_id, h.chunk.section_path) in gold for h in hits], readings,
-                            {"retrieval_logit": math.log(conf / (1 - conf))}))
+                            {"retrieval_logit": math.log(conf / (1 - conf))}, [h.chunk.text for h in hits]))
         if i % 100 == 0:
             log(f"  read {i}/{len(questions)}")
     return out
@@ -103,8 +105,16 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
     nearby = np.array(["nearby" in o.question.tags for o in observed])
     off = np.array(["off-topic" in o.question.tags for o in observed])
     pos = y == 1
+    f1 = []
+    for o in observed:
+        if o.question.answers:
+            order = order_by_reader(o.readings[:config.passages], config.rank_weight)
+            r = o.readings[order[0]] if order else None
+            span = o.texts[order[0]][r.start:r.end] if r is not None else ""
+            f1.append(max(token_f1(span, a) for a in o.question.answers))
     return {
         "questions": len(observed),
+        "answer_f1": round(float(np.mean(f1)), 4) if f1 else None,
         "first_right_fused": round(first_right(observed, 1, 0.0), 4),
         "first_right_read": round(first_right(observed, config.passages, config.rank_weight), 4),
         "auroc_nearby": round(auroc(np.r_[conf[pos], conf[nearby]], np.r_[y[pos], y[nearby]]), 4),
@@ -115,3 +125,30 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
         if (conf >= config.threshold).any() else None,
         "recall_at_threshold": round(float((conf[pos] >= config.threshold).mean()), 4),
     }
+
+
+def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
+        log: Callable[[str], None] = print) -> tuple[ReadConfig, dict]:
+    """Write the dev corpus under `work` (once), build its index (incremental), read, choose, and save
+    `qa-reader.json` beside the reader's weights."""
+    from pathlib import Path
+
+    from qa.build import build
+    from qa.evaluation import load_questions
+    from qa.reader import devset
+    from qa.retriever import Retriever
+
+    work = Path(work)
+    questions_file = work / "questions.jsonl"
+    if not questions_file.exists():
+        devset.write(Path(data_dir), work)
+    build(settings, work / "articles", work / "index")
+    retriever = Retriever.load(work / "index", settings.model_copy(update={"reader": "off"}))
+    reader = Reader.load(reader_dir, precision=settings.precision)
+    questions = load_questions(questions_file)
+    questions = sorted(questions, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())[:questions_limit]
+    log(f"reading the top {max(PASSAGES)} of {len(questions)} dev questions")
+    observed = observe(retriever, reader, questions, log=log)
+    config, report = choose(observed)
+    config.save(Path(reader_dir), {"dev": report, "questions": str(questions_file)})
+    return config, report
