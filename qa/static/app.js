@@ -8,6 +8,7 @@
   const ui = {
     form: $("ask"), q: $("q"), mode: $("mode"), k: $("k"), key: $("key"), keybox: $("keybox"),
     status: $("status"), error: $("error"), notice: $("notice"), results: $("results"),
+    answer: $("answer"), answerText: $("answer-text"), answerCite: $("answer-cite"),
     searchView: $("search-view"), articleView: $("article-view"), back: $("back"),
     article: $("article"), articleError: $("article-error"), footer: $("footer"),
   };
@@ -162,12 +163,32 @@
     ui.status.textContent = n + (n === 1 ? " passage" : " passages") + " · confidence " +
       Math.round(data.confidence * 100) + "% · " + fmt(data.took_ms, 0) + " ms";
     ui.notice.hidden = Boolean(data.answerable);
+    renderAnswer(data);
     ui.results.replaceChildren(...data.results.map(resultItem));
     if (!n) ui.results.append(el("li", { class: "empty", text: "No passages found." }));
     if (data.index) {
       ui.footer.textContent = "Index " + data.index.id + " · " + (data.index.model || "?") + " · built " + data.index.built_at;
     }
   }
+
+  // the reader's answer, on top with its citation, only when it is likely right (`answerable`)
+  function renderAnswer(data) {
+    const a = data.answer;
+    ui.answer.hidden = !(a && data.answerable);
+    if (ui.answer.hidden) return;
+    ui.answerText.textContent = a.text;
+    ui.answerCite.textContent = "[" + a.rank + "] " + a.citation;
+    ui.answerCite.dataset.rank = String(a.rank);
+  }
+
+  // the answer's citation leads to the result holding it (no hash change: the hash routes the article view)
+  ui.answerCite.addEventListener("click", (event) => {
+    event.preventDefault();
+    const item = ui.results.querySelector('li[data-rank="' + ui.answerCite.dataset.rank + '"]');
+    const link = item && item.querySelector("a.open");
+    if (item) item.scrollIntoView({ block: "center" });
+    if (link) link.focus();
+  });
 
   function readK() {
     const raw = ui.k.value.trim();
@@ -192,6 +213,7 @@
       setBusy(false);
       ui.status.textContent = "";
       ui.notice.hidden = true;
+      ui.answer.hidden = true;
       ui.results.replaceChildren(); // the old passages answered another question
       showError(ui.error, err);
       return;
