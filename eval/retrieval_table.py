@@ -68,8 +68,8 @@ def highlight_rate(retriever: Any, questions: list[Any], vectors: dict[str, Any]
 
 
 def main() -> None:
-    from qa.retriever import Retriever
-    from qa.tune import load_file
+    from qa.search.retriever import Retriever
+    from qa.evaluation.tune import load_file
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", action="append", required=True)
@@ -123,7 +123,7 @@ _VECTORS: dict[tuple[int, str], Any] = {}
 
 
 def _sections_retriever(folder: str) -> Any:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     if folder not in _SECTIONS:
         settings = Settings(max_tokens=2000, model_max_tokens=512, overlap_tokens=0)

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from qa import __version__
-from qa import index as ix
-from qa.articles import find_files, scan_file
-from qa.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
-from qa.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
+from qa.index import folder as ix
+from qa.ingest.articles import find_files, scan_file
+from qa.ingest.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
+from qa.embed.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
 from qa.errors import QAError
-from qa.lexical import STEMMER, STOPWORDS, LexicalIndex
+from qa.index.lexical import STEMMER, STOPWORDS, LexicalIndex
 from qa.records import ArticleInfo, Chunk, Problem
-from qa.sentences import SentenceVectors, spans_in
+from qa.embed.sentences import SentenceVectors, spans_in
 from qa.settings import Settings
 
 
@@ -265,8 +265,8 @@ def build(
         reporter.stage("index", None)
         tmp = ix.new_version_dir(index_dir)
         try:
-            if settings.store == "milvus":  # vectors + BM25 in a Milvus collection (see qa/stores/milvus_store.py)
-                from qa.stores import milvus_store
+            if settings.store == "milvus":  # vectors + BM25 in a Milvus collection (see qa/index/stores/milvus_store.py)
+                from qa.index.stores import milvus_store
 
                 reporter.stage("milvus upsert", None)
                 store_entry = milvus_store.build(
@@ -277,7 +277,7 @@ def build(
                 lexical_entry = {"library": "milvus-bm25", "stemmer": STEMMER, "stopwords": STOPWORDS,
                                  "text_version": LEXICAL_TEXT_VERSION}
             else:
-                from qa.stores.faiss_store import FaissStore
+                from qa.index.stores.faiss_store import FaissStore
 
                 store = FaissStore.build(vectors, settings.faiss_index, settings.hnsw_threshold)
                 store.save(tmp)
@@ -320,7 +320,7 @@ def _same_store(store: dict[str, object], settings: Settings) -> bool:
     if store.get("kind", "faiss") != settings.store:
         return False
     if settings.store == "milvus":
-        from qa.stores.milvus_store import check_uri
+        from qa.index.stores.milvus_store import check_uri
 
         return store.get("uri") == check_uri(settings.milvus_uri)
     return True
@@ -329,7 +329,7 @@ def _same_store(store: dict[str, object], settings: Settings) -> bool:
 def retrieval_settings(settings: Settings, old_manifest: ix.Manifest | None) -> dict[str, object]:
     """The tuned retrieval settings for the manifest: `settings.retrieval_file` when it exists (see
     `qa tune`), else what the previous index carried, else {} (the Retriever's defaults apply)."""
-    from qa.tune import load_file
+    from qa.evaluation.tune import load_file
 
     tuned = load_file(settings.retrieval_file)
     if tuned:

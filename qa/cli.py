@@ -58,7 +58,7 @@ def search(
     question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool
 ) -> None:
     """Answer QUESTION with the best passages and their citations."""
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
     from qa.serialize import result_to_dict
 
     settings = get_settings()
@@ -80,7 +80,7 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the HTTP API (and the search page) from an index."""
     import uvicorn
 
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     settings = get_settings()
     if index_dir:
@@ -117,7 +117,7 @@ def eval_command(
     from qa.evaluation.gate import compare
     from qa.evaluation.html import write_html
     from qa.evaluation.terminal import render
-    from qa.retriever import MODES, Retriever
+    from qa.search.retriever import MODES, Retriever
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     bad = [m for m in mode_list if m not in MODES]
@@ -154,8 +154,8 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
     """Choose fusion/ranking settings and fit answerability on the tuning half; `qa build` then copies them
     into the index manifest."""
     from qa.evaluation import load_questions, split_questions
-    from qa.retriever import Retriever
-    from qa.tune import tune, write
+    from qa.search.retriever import Retriever
+    from qa.evaluation.tune import tune, write
 
     settings = get_settings()
     dirs = list(index_dirs) or [settings.index]

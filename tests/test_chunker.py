@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import find_files, load_folder, parse
-from qa.chunker import Chunker, ChunkerConfig, _longest, chunk_files, outline
-from qa.markdown import clean_block, slugify
+from qa.ingest.articles import find_files, load_folder, parse
+from qa.ingest.chunker import Chunker, ChunkerConfig, _longest, chunk_files, outline
+from qa.ingest.markdown import clean_block, slugify
 from qa.records import Article, Chunk
-from qa.tokens import count_model_tokens, count_tokens
+from qa.ingest.tokens import count_model_tokens, count_tokens
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 WORD = re.compile(r"[^\W_]+")

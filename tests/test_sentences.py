@@ -1,4 +1,4 @@
-"""Sentence vectors (qa/sentences.py): pooling and ranking by hand-worked arrays, then the real model and index."""
+"""Sentence vectors (qa/embed/sentences.py): pooling and ranking by hand-worked arrays, then the real model and index."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import index as ix
+from qa.index import folder as ix
 from qa.build import build
-from qa.retriever import Retriever
-from qa.sentences import SentenceVectors, pool, spans_in
+from qa.search.retriever import Retriever
+from qa.embed.sentences import SentenceVectors, pool, spans_in
 from tests.conftest import seeded_index
 
 

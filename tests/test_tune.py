@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from qa.evaluation import load_questions, run_eval, split_questions
-from qa.retriever import Retriever
-from qa.tune import grid, tune
+from qa.search.retriever import Retriever
+from qa.evaluation.tune import grid, tune
 
 EVAL = Path(__file__).resolve().parent.parent / "eval" / "kherson.jsonl"
 

@@ -1,6 +1,6 @@
 """Run an eval set through one loaded Retriever, in-process, and score it.
 
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
     from qa.evaluation import load_questions, run_eval, split_questions
 
     retriever = Retriever.load("index/default")                      # load once
@@ -35,7 +35,7 @@ from qa.evaluation.report import (
 from qa.records import SearchResult
 
 if TYPE_CHECKING:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
 TAG_METRICS = (
     "n", "n_answerable", "section_recall@1", "section_recall@5", "section_mrr@10", "answer_in_passage@5",

@@ -3,7 +3,7 @@
 `create_app(settings)` builds the app; the model and index are loaded once in its lifespan (never at
 import) into `app.state.holder`, a swappable `RetrieverHolder`. Encoding and search run in worker
 threads, at most `settings.workers` at a time, so the event loop stays free. Every error has one shape
-(see `qa.api_errors`).
+(see `qa.serve.errors`).
 
 Extension points: routes of other features go on their own `APIRouter` and are included in
 `create_app` (an index reload swaps `app.state.holder`; a page at `GET /` is not defined here).
@@ -24,14 +24,15 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa import __version__, api_errors
-from qa.batcher import query_embedder
+from qa import __version__
+from qa.serve import errors as api_errors
+from qa.serve.batcher import query_embedder
 from qa.errors import Overloaded
-from qa.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.records import ArticleInfo
-from qa.reload import IndexWatchMiddleware, Reloader, admin
-from qa.retriever import Retriever
-from qa.schemas import (
+from qa.serve.reload import IndexWatchMiddleware, Reloader, admin
+from qa.search.retriever import Retriever
+from qa.serve.schemas import (
     ArticleDetail,
     ArticleList,
     ArticlePassages,
@@ -45,12 +46,12 @@ from qa.schemas import (
     VersionInfo,
 )
 from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
-from qa.serving import RetrieverHolder, load_into
+from qa.serve.serving import RetrieverHolder, load_into
 from qa.settings import Settings
-from qa.web import page
+from qa.serve.web import page
 
 if TYPE_CHECKING:
-    from qa.embedder import Embedder
+    from qa.embed.embedder import Embedder
 
 T = TypeVar("T")
 
@@ -245,7 +246,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.limiter = anyio.CapacityLimiter(app.state.settings.workers)
-        app.state.embedder = query_embedder(app.state.settings, app.state.embedder)  # micro-batching (qa.batcher)
+        app.state.embedder = query_embedder(app.state.settings, app.state.embedder)  # micro-batching (qa.serve.batcher)
         await anyio.to_thread.run_sync(load_into, holder, app.state.settings, app.state.embedder)
         app.state.reloader = Reloader(holder, app.state.settings, app.state.embedder)
         yield
@@ -264,10 +265,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.reload)
+    app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.serve.reload)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(admin, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(ops)
-    app.include_router(page)  # the search page at `/` (qa.web); it calls /v1 like any client
+    app.include_router(page)  # the search page at `/` (qa.serve.web); it calls /v1 like any client
     return app

@@ -16,20 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from qa import index as ix
+from qa.index import folder as ix
 from qa.build import chunker_settings, model_settings
-from qa.calibration import confidence as calibrated
-from qa.calibration import features as answer_features
-from qa.calibration import for_mode as calibration_for
-from qa.embedder import Embedder
+from qa.search.calibration import confidence as calibrated
+from qa.search.calibration import features as answer_features
+from qa.search.calibration import for_mode as calibration_for
+from qa.embed.embedder import Embedder
 from qa.errors import InvalidRequest, NotFound
-from qa.fusion import rrf, weighted
-from qa.highlight import best_sentence
-from qa.lexical import LexicalIndex
-from qa.ranking import ArticleVectors, article_prior, collapse_overlaps
+from qa.search.fusion import rrf, weighted
+from qa.search.highlight import best_sentence
+from qa.index.lexical import LexicalIndex
+from qa.search.ranking import ArticleVectors, article_prior, collapse_overlaps
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.settings import Settings, get_settings
-from qa.tokens import count_tokens
+from qa.ingest.tokens import count_tokens
 
 MODES = ("hybrid", "dense", "lexical")
 MAX_QUERY_CHARS = 2000
@@ -43,10 +43,10 @@ DEFAULT_RETRIEVAL: dict[str, Any] = {
     "lexical_weight": 1.0,
     "alpha": 0.5,
     "candidates": 50,  # from each retriever, before fusion
-    "article_weight": 0.5,  # article prior (qa/ranking.py), chosen by `qa tune` once sentences joined
+    "article_weight": 0.5,  # article prior (qa/search/ranking.py), chosen by `qa tune` once sentences joined
     "max_overlap": 1.0,  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
-    "sentence_weight": 0.5,  # RRF weight of the best-sentence ranking (qa/sentences.py); 0 = off
-    "calibrations": {  # per mode, each over the scores that mode has (qa/calibration.py)
+    "sentence_weight": 0.5,  # RRF weight of the best-sentence ranking (qa/embed/sentences.py); 0 = off
+    "calibrations": {  # per mode, each over the scores that mode has (qa/search/calibration.py)
         "hybrid": {"features": ["top_sentence", "gap_sentence", "top_lexical"], "coef": [9.35259, 9.02585, 2.5756],
                    "intercept": -7.51271, "threshold": 0.5276},
         "dense": {"features": ["top_dense", "gap_dense"], "coef": [7.86299, 4.96822], "intercept": -3.1573,
@@ -112,11 +112,11 @@ class Retriever:
         articles = ix.read_articles(folder)
         store_kind = manifest.store.get("kind", "faiss")
         if store_kind == "faiss":
-            from qa.stores.faiss_store import FaissStore
+            from qa.index.stores.faiss_store import FaissStore
 
             store: Any = FaissStore.load(folder, manifest.store.get("index_type", "flat"))
         else:
-            from qa.stores import open_store
+            from qa.index.stores import open_store
 
             store = open_store(manifest, settings, chunks)
         lexical: Any = (
@@ -226,7 +226,7 @@ class Retriever:
         self, dense: tuple[np.ndarray, np.ndarray], lexical: tuple[np.ndarray, np.ndarray], qv: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """(candidate rows, each one's best sentence similarity) over both lists' candidates, if the index has
-        sentence vectors (qa/sentences.py)."""
+        sentence vectors (qa/embed/sentences.py)."""
         if self._sentences is None or qv is None:
             return None
         rows = np.unique(np.concatenate([dense[1], lexical[1]]).astype(np.int64))

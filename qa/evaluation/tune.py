@@ -9,7 +9,7 @@ Steps:
    overlap collapse; objective = mean of section recall@1, @3, @5 and answer-in-passage@5 in hybrid mode,
    averaged over the given indexes (e.g. the seed alone and seed + distractors).
 2. With the chosen settings, one logistic regression per mode (hybrid, dense, lexical) over the
-   answerability features that mode has (`MODE_FEATURES` in qa/calibration.py) is fitted on the first
+   answerability features that mode has (`MODE_FEATURES` in qa/search/calibration.py) is fitted on the first
    index's tuning questions (label: the question is answerable), and each mode's `answerable` threshold
    is the lowest confidence whose precision reaches `--precision`.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.calibration import FEATURES, MODE_FEATURES, auroc, fit_logistic, threshold_for_precision
+from qa.search.calibration import FEATURES, MODE_FEATURES, auroc, fit_logistic, threshold_for_precision
 
 OBJECTIVE = ("section_recall@1", "section_recall@3", "section_recall@5", "answer_in_passage@5")
 # Fewer features generalise better here: with the article and fused scores added, the hybrid fit on the

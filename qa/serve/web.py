@@ -1,4 +1,4 @@
-"""The search page at `GET /`: one HTML file, one script, one stylesheet, shipped in `qa/static/`.
+"""The search page at `GET /`: one HTML file, one script, one stylesheet, shipped in `qa/serve/static/`.
 
 The page is a plain client of the public `/v1` API (it needs nothing else), so it is open even when
 the API needs a key: the key is typed into the page and sent by the browser with each API call.
@@ -35,7 +35,7 @@ page = APIRouter(include_in_schema=False)
 
 @lru_cache(maxsize=len(ASSETS))
 def _asset(name: str) -> bytes:
-    return files("qa").joinpath("static", name).read_bytes()
+    return files("qa.serve").joinpath("static", name).read_bytes()
 
 
 def _serve(name: str) -> Response:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from qa.errors import QAError
 
 if TYPE_CHECKING:
-    from qa.embedder import Embedder
-    from qa.retriever import Retriever
+    from qa.embed.embedder import Embedder
+    from qa.search.retriever import Retriever
     from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
@@ -56,7 +56,7 @@ class RetrieverHolder:
 
 def load_checked(settings: Settings, embedder: Embedder | None = None) -> Retriever:
     """Load the index named by settings, warm the model up and prove that a query works (blocking)."""
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     retriever = Retriever.load(settings.index, settings, embedder=embedder)
     retriever.embedder.encode_query(PROBE_QUERY)  # first encode pays for lazy init; do it before traffic

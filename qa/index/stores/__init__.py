@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qa.stores.base import VectorStore
+from qa.index.stores.base import VectorStore
 
 __all__ = ["VectorStore", "open_store"]
 
@@ -20,7 +20,7 @@ def open_store(manifest: Any, settings: Any, chunks: Sequence[Any]) -> Any:
 
     kind = manifest.store.get("kind")
     if kind == "milvus":
-        from qa.stores.milvus_store import MilvusStore
+        from qa.index.stores.milvus_store import MilvusStore
 
         uri = settings.milvus_uri if "milvus_uri" in settings.model_fields_set else None
         store = MilvusStore.open(manifest.store, chunks, uri=uri, token=getattr(settings, "milvus_token", None))

@@ -23,14 +23,14 @@ import numpy as np
 
 from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.records import ArticleInfo, Chunk
-from qa.sentences import SentenceVectors
+from qa.embed.sentences import SentenceVectors
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 ARTICLES = "articles.json"
 VECTORS = "vectors.npy"
-SENTENCES = "sentences.npz"  # sentence vectors per passage (qa/sentences.py); optional: older indexes lack it
+SENTENCES = "sentences.npz"  # sentence vectors per passage (qa/embed/sentences.py); optional: older indexes lack it
 KEEP_VERSIONS = 2
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.embedder import weights_hash
-from qa.minilm import Encoded, padded
+from qa.embed.embedder import weights_hash
+from qa.embed.minilm import Encoded, padded
 
 INT8_FILE = "onnx/model_quint8_avx2.onnx"
 FP32_FILE = "onnx/model.onnx"
@@ -72,7 +72,7 @@ def load_onnx_model(backend: str, cache_dir: Path) -> Any:
 
 
 class OnnxModel:
-    """A SentenceTransformer on ONNX Runtime behind the interface of `qa.minilm.MiniLM` (`tokenize`,
+    """A SentenceTransformer on ONNX Runtime behind the interface of `qa.embed.minilm.MiniLM` (`tokenize`,
     `token_embeddings`, used for sentence vectors), plus its own `encode` for passages and queries."""
 
     def __init__(self, model: Any) -> None:

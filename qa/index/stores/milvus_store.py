@@ -8,7 +8,7 @@ offsets, text), the dense vector (inner product over unit vectors = cosine) and 
 Milvus computes itself from `bm25_text` — so a cluster needs no lexical index of ours.
 
 `bm25_text` is the passage's heading path and text already lower-cased, stop-worded and stemmed by the same
-code as our bm25s index (`qa.lexical`), and queries get the same treatment: Milvus' analyzer then only
+code as our bm25s index (`qa.index.lexical`), and queries get the same treatment: Milvus' analyzer then only
 splits on spaces, so lexical results agree with bm25s on Lite (whose analyzer ignores filters) and on a
 server alike.
 
@@ -91,7 +91,7 @@ def analyse(texts: Sequence[str]) -> list[str]:
     """Texts as bm25s sees them (lower-case, stop words out, stemmed), joined by spaces."""
     import bm25s
 
-    from qa.lexical import STOPWORDS, _stemmer
+    from qa.index.lexical import STOPWORDS, _stemmer
 
     if not texts:
         return []
@@ -441,7 +441,7 @@ class MilvusStore:
 
 
 class MilvusLexical:
-    """The lexical side of a Milvus index, shaped like `qa.lexical.LexicalIndex` for the retriever."""
+    """The lexical side of a Milvus index, shaped like `qa.index.lexical.LexicalIndex` for the retriever."""
 
     kind = "milvus-bm25"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.embedder import Embedder, Progress
+from qa.embed.embedder import Embedder, Progress
 from qa.settings import Settings
 
 

@@ -24,12 +24,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qa.api_errors import HTTP_CODES, error_response
-from qa.schemas import ErrorResponse
-from qa.serving import RetrieverHolder, load_checked
+from qa.serve.errors import HTTP_CODES, error_response
+from qa.serve.schemas import ErrorResponse
+from qa.serve.serving import RetrieverHolder, load_checked
 
 if TYPE_CHECKING:
-    from qa.embedder import Embedder
+    from qa.embed.embedder import Embedder
     from qa.settings import Settings
 
 log = logging.getLogger("qa.api")

@@ -1,7 +1,7 @@
 """Sentence embeddings with the bundled all-MiniLM-L6-v2: batched, normalised, optionally ONNX.
 
-The PyTorch backend runs the model through `qa.minilm` (plain torch, no transformers import); the ONNX
-backends through sentence-transformers' ONNX Runtime support (`qa.onnx_backend`)."""
+The PyTorch backend runs the model through `qa.embed.minilm` (plain torch, no transformers import); the ONNX
+backends through sentence-transformers' ONNX Runtime support (`qa.embed.onnx_backend`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import QAError
-from qa.tokens import model_path
+from qa.ingest.tokens import model_path
 
 if TYPE_CHECKING:
     from qa.settings import Settings
@@ -90,7 +90,7 @@ class Embedder:
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path(".cache/qa")
         self.precision = resolve_precision(backend, precision)
-        self._model: Any = None  # qa.minilm.MiniLM, or qa.onnx_backend.OnnxModel: tokenize + token_embeddings
+        self._model: Any = None  # qa.embed.minilm.MiniLM, or qa.embed.onnx_backend.OnnxModel: tokenize + token_embeddings
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -109,10 +109,10 @@ class Embedder:
         configure(get_settings().threads)
 
         if self.backend == "torch":
-            from qa.minilm import MiniLM
+            from qa.embed.minilm import MiniLM
 
             return MiniLM.load(model_path())
-        from qa.onnx_backend import OnnxModel, load_onnx_model
+        from qa.embed.onnx_backend import OnnxModel, load_onnx_model
 
         return OnnxModel(load_onnx_model(self.backend, self.cache_dir))
 
@@ -121,7 +121,7 @@ class Embedder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        if self.backend != "torch":  # ONNX: sentence-transformers' own encode (qa/onnx_backend.py says why)
+        if self.backend != "torch":  # ONNX: sentence-transformers' own encode (qa/embed/onnx_backend.py says why)
             for idx in self._batches(texts, progress):
                 out[idx] = self.model.encode([texts[i] for i in idx], self.batch_size)
             return out
@@ -150,8 +150,8 @@ class Embedder:
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], progress: Progress | None = None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors (as `encode`) and, per passage, a unit vector for each char span in it, pooled from
-        the same pass's token embeddings (qa/sentences.py): sentence vectors at no extra model cost."""
-        from qa.sentences import pool
+        the same pass's token embeddings (qa/embed/sentences.py): sentence vectors at no extra model cost."""
+        from qa.embed.sentences import pool
 
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)

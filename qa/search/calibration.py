@@ -38,7 +38,7 @@ def features(
 
     `dense` and `lexical` are (scores, rows) best first. BM25 scores are squashed with log1p so the
     feature does not grow without bound on long keyword queries. `sentence` holds the candidates' best
-    sentence similarities (qa/sentences.py); without them (an index built before sentence vectors) the
+    sentence similarities (qa/embed/sentences.py); without them (an index built before sentence vectors) the
     passage scores stand in.
     """
     d = dense[0]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from qa.articles import load_file
-from qa.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
+from qa.ingest.articles import load_file
+from qa.ingest.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
 from qa.records import Article, Chunk, Problem, Section
-from qa.tokens import count_model_tokens, count_tokens
+from qa.ingest.tokens import count_model_tokens, count_tokens
 
 INFOBOX = "Infobox"
 _BLANK_SPLIT = re.compile(r"\n[ \t\r]*\n")

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.errors import QAError
-from qa.schemas import MAX_ARTICLE_FILTER, MAX_CONTEXT_TOKENS, MAX_K, MAX_QUERY_CHARS
+from qa.serve.schemas import MAX_ARTICLE_FILTER, MAX_CONTEXT_TOKENS, MAX_K, MAX_QUERY_CHARS
 
 log = logging.getLogger("qa.api")
 
