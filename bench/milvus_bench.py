@@ -73,9 +73,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "milvus.json")
     args = ap.parse_args()
 
-    from qa.index import folder as ix
     from qa.build import build
     from qa.embed.embedder import Embedder
+    from qa.index import folder as ix
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 

@@ -86,15 +86,15 @@ print(json.dumps({"n": len(texts), "encode_s": time.perf_counter() - t}))
 
 
 def build_precision() -> str:
-    from qa.embed.embedder import resolve_precision
+    from qa.embed.model import resolve_precision
     from qa.settings import Settings
 
     return resolve_precision(PIPELINE_BACKEND, Settings().precision)
 
 
 def passages_of(folder: Path) -> list[str]:
+    from qa.index.contract import chunker_settings
     from qa.ingest.articles import find_files, iter_articles
-    from qa.build import chunker_settings
     from qa.ingest.chunker import Chunker, ChunkerConfig
     from qa.settings import Settings
 

@@ -7,25 +7,34 @@ new or edited text is embedded (vectors are keyed by model weights and the hash 
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from qa import __version__
+from qa.embed.embedder import Embedder
+from qa.embed.model import DIM, text_key, weights_hash
+from qa.embed.sentences import SentenceVectors, spans_in
+from qa.errors import QAError
 from qa.index import folder as ix
+from qa.index.contract import (
+    LEXICAL_TEXT_VERSION,
+    chunker_settings,
+    expected,
+    lexical_entry,
+    lexical_text,
+    model_entry,
+    retrieval_entry,
+    vector_family,
+)
+from qa.index.lexical import LexicalIndex
 from qa.ingest.articles import find_files, scan_file
 from qa.ingest.chunker import Chunker, ChunkerConfig, chunk_files, sections_of
-from qa.embed.embedder import DIM, MODEL_NAME, Embedder, resolve_precision, text_key, weights_hash
-from qa.errors import QAError
-from qa.index.lexical import STEMMER, STOPWORDS, LexicalIndex
 from qa.records import ArticleInfo, Chunk, Problem
-from qa.embed.sentences import SentenceVectors, spans_in
 from qa.settings import Settings
 
 
@@ -59,24 +68,6 @@ class BuildReport:
             f"(added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
             f"unchanged {self.unchanged}; embedded {self.embedded} passages)"
         )
-
-
-def chunker_settings(settings: Settings) -> dict[str, int]:
-    return {
-        "max_tokens": settings.max_tokens,
-        "overlap_tokens": settings.overlap_tokens,
-        "model_max_tokens": settings.model_max_tokens,
-    }
-
-
-def vector_family(backend: str) -> str:
-    """Backends whose vectors are interchangeable: PyTorch and ONNX fp32 agree to ~1e-6 (same eval to 0.001),
-    so switching between them reuses every vector; dynamic int8 differs (cosine ≈ 0.98) and re-embeds all."""
-    return "int8" if backend.endswith("int8") else "fp32"
-
-
-def model_settings(settings: Settings) -> dict[str, object]:
-    return {"name": MODEL_NAME, "weights_hash": weights_hash(), "dim": DIM}
 
 
 class Reporter:
@@ -147,11 +138,10 @@ def build(
 
     with ix.build_lock(index_dir):
         old_manifest, old_chunks, old_infos, vector_cache = _previous(index_dir)
-        expected: dict[str, dict[str, Any]] = {"model": model_settings(settings), "chunker": chunker_settings(settings)}
         reusable = old_manifest is not None and not force
         if reusable and old_manifest is not None:
             try:
-                ix.check_compatible(old_manifest, expected)
+                ix.check_compatible(old_manifest, expected(settings))
             except QAError:
                 reusable = False
         if old_manifest is not None and vector_family(old_manifest.model.get("backend", "torch")) != vector_family(
@@ -228,7 +218,7 @@ def build(
             "\n".join(f"{k}:{v}" for k, v in sorted(hashes.items())).encode()
         ).hexdigest()[:16]
 
-        retrieval = retrieval_settings(settings, old_manifest)
+        retrieval = retrieval_entry(settings, old_manifest)
         if (
             reusable
             and old_manifest is not None
@@ -274,25 +264,21 @@ def build(
                     [lexical_text(c) for c in chunks], report.removed, force, reporter.advance,
                     settings.milvus_token,
                 )
-                lexical_entry = {"library": "milvus-bm25", "stemmer": STEMMER, "stopwords": STOPWORDS,
-                                 "text_version": LEXICAL_TEXT_VERSION}
+                lexical = lexical_entry("milvus-bm25")
             else:
                 from qa.index.stores.faiss_store import FaissStore
 
                 store = FaissStore.build(vectors, settings.faiss_index, settings.hnsw_threshold)
                 store.save(tmp)
-                lexical = LexicalIndex.build([lexical_text(c) for c in chunks])
-                lexical.save(tmp)
+                LexicalIndex.build([lexical_text(c) for c in chunks]).save(tmp)
                 store_entry = {"kind": "faiss", "index_type": store.index_type}
-                lexical_entry = {"library": "bm25s", "stemmer": STEMMER, "stopwords": STOPWORDS,
-                                 "text_version": LEXICAL_TEXT_VERSION}
+                lexical = lexical_entry("bm25s")
             ix.write_records(tmp, chunks, infos, vectors)
             ix.write_sentences(tmp, sentences)
             manifest = ix.Manifest(
-                model=model_settings(settings)
-                | {"backend": settings.backend, "precision": resolve_precision(settings.backend, settings.precision)},
+                model=model_entry(settings),
                 chunker=chunker_settings(settings),
-                lexical=lexical_entry,
+                lexical=lexical,
                 store=store_entry,
                 corpus_hash=corpus_hash,
                 articles=hashes,
@@ -324,37 +310,3 @@ def _same_store(store: dict[str, object], settings: Settings) -> bool:
 
         return store.get("uri") == check_uri(settings.milvus_uri)
     return True
-
-
-def retrieval_settings(settings: Settings, old_manifest: ix.Manifest | None) -> dict[str, object]:
-    """The tuned retrieval settings for the manifest: `settings.retrieval_file` when it exists (see
-    `qa tune`), else what the previous index carried, else {} (the Retriever's defaults apply)."""
-    from qa.evaluation.tune import load_file
-
-    tuned = load_file(settings.retrieval_file)
-    if tuned:
-        return tuned
-    return dict(old_manifest.retrieval) if old_manifest else {}
-
-
-# Infobox field names as Wikipedia shows them, for BM25 (so "part of" or "location" in a question matches).
-INFOBOX_LABELS = {
-    "partof": "Part of", "place": "Location", "territory": "Territorial changes", "combatant": "Belligerents",
-    "commander": "Commanders and leaders", "units": "Units involved", "casualties": "Casualties and losses",
-}
-# Bumped whenever lexical_text changes, so a build over an unchanged corpus still rewrites the BM25 index.
-LEXICAL_TEXT_VERSION = 2
-
-
-def lexical_text(chunk: Chunk) -> str:
-    """What BM25 indexes: the heading path gives section words their weight too; infobox field names are
-    spelled out (`partof: …` → `Part of: …`)."""
-    text = chunk.text
-    if tuple(chunk.section_path) == ("Infobox",):
-        text = re.sub(r"(?m)^([a-z_]+?)(\d*):", _spell_label, text)
-    return " ".join((chunk.article_title, *chunk.section_path, text))
-
-
-def _spell_label(m: re.Match[str]) -> str:
-    label = INFOBOX_LABELS.get(m.group(1))
-    return f"{label}:" if label else m.group(0)

@@ -154,8 +154,8 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
     """Choose fusion/ranking settings and fit answerability on the tuning half; `qa build` then copies them
     into the index manifest."""
     from qa.evaluation import load_questions, split_questions
-    from qa.search.retriever import Retriever
     from qa.evaluation.tune import tune, write
+    from qa.search.retriever import Retriever
 
     settings = get_settings()
     dirs = list(index_dirs) or [settings.index]

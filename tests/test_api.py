@@ -352,8 +352,8 @@ Armies have built pontoon bridges across rivers for more than two thousand years
 
 
 def test_nested_article_id_with_slashes(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.serve.api import create_app
     from qa.build import build
+    from qa.serve.api import create_app
 
     seeds = tmp_path / "seeds"
     (seeds / "engineering" / "rivers").mkdir(parents=True)

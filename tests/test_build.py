@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.index import folder as ix
 from qa.build import build
-from qa.ingest.chunker import Chunker
 from qa.errors import IndexMismatch, QAError
+from qa.index import folder as ix
+from qa.ingest.chunker import Chunker
 from qa.search.retriever import Retriever
 from tests.conftest import SEEDS
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.index import folder as ix
 from qa.build import build
+from qa.index import folder as ix
 from qa.search.retriever import Retriever
 from tests.conftest import FRONTLINES, ROOT, need_corpus, seeded_index
 

@@ -9,8 +9,8 @@ import pytest
 from qa.ingest.articles import find_files, load_folder, parse
 from qa.ingest.chunker import Chunker, ChunkerConfig, _longest, chunk_files, outline
 from qa.ingest.markdown import clean_block, slugify
-from qa.records import Article, Chunk
 from qa.ingest.tokens import count_model_tokens, count_tokens
+from qa.records import Article, Chunk
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 WORD = re.compile(r"[^\W_]+")

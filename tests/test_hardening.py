@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from qa.build import build
 from qa.index import folder as ix
 from qa.serve.api import create_app, serving
-from qa.build import build
 from tests.conftest import ROOT, SEED_ARTICLE, SEEDS, seeded_index
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"

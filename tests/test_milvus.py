@@ -68,7 +68,7 @@ def test_milvus_bm25_agrees_with_bm25s_and_hybrid_keeps_both_scores(both, questi
     assert all(h.dense is not None for h in fused.hits)
     assert fused.hits[0].lexical is not None and fused.hits[0].lexical > 0
     scores = [h.score for h in fused.hits]
-    rrf_k = int(milvus.config["rrf_k"])  # the tuned k the index ships with (eval/retrieval.json)
+    rrf_k = milvus.config.rrf_k  # the tuned k the index ships with (eval/retrieval.json)
     assert scores == sorted(scores, reverse=True) and scores[0] <= 2 / (rrf_k + 1) + 1e-6  # RRF, two lists
 
 
@@ -94,10 +94,10 @@ def test_bad_uri_is_a_clear_400(tmp_path: Path, settings_factory, embedder) -> N
 def test_incremental_builds_upsert_and_delete_in_the_collection_not_being_served(  # type: ignore[no-untyped-def]
     tmp_path: Path, settings_factory, embedder
 ) -> None:
-    from qa.index import folder as ix
     from qa.build import build
-    from qa.search.retriever import Retriever
+    from qa.index import folder as ix
     from qa.index.stores.milvus_store import connect
+    from qa.search.retriever import Retriever
 
     need_corpus()
     seeds = tmp_path / "seeds"

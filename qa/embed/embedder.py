@@ -5,18 +5,16 @@ backends through sentence-transformers' ONNX Runtime support (`qa.embed.onnx_bac
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.embed.model import DIM, resolve_precision
 from qa.ingest.tokens import model_path
 
 if TYPE_CHECKING:
@@ -27,57 +25,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no "Loading weights" bars on every start
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-DIM = 384
-
-
-@lru_cache(maxsize=1)
-def weights_hash() -> str:
-    """sha256 of the bundled weights file: an index is only valid for the exact weights that built it."""
-    h = hashlib.sha256()
-    with open(model_path() / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 Progress = Callable[[int, int, float], None]  # done, total, seconds so far
-PRECISIONS = ("auto", "fp32", "bf16")
 # Build batches are padded to a multiple of this many tokens: 32 shapes rather than one per length, so the
 # math library's per-shape kernel cache stays small (frontlines build peak RSS 3.0 GB → 1.5 GB; 16 was slower).
 PAD_TO = 8
-
-
-@lru_cache(maxsize=1)
-def native_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), where bf16 is about 2x fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
-    except OSError:  # not Linux: stay on fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(backend: str, precision: str) -> str:
-    """The arithmetic the torch backend runs in: bf16 autocast where the CPU has it natively, else fp32.
-
-    Vectors from bf16 autocast match fp32 to cosine >= 0.9999 on the frontlines passages (weights and
-    outputs stay fp32; only matrix products run in bf16), so indexes built either way are interchangeable.
-    """
-    if precision not in PRECISIONS:
-        raise QAError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}", code="bad_setting")
-    if backend != "torch":
-        if precision == "bf16":
-            raise QAError(f"precision bf16 needs backend torch (got {backend!r}); ONNX backends run fp32 or int8",
-                          code="bad_setting")
-        return "fp32"
-    if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
-    return precision
 
 
 class Embedder:

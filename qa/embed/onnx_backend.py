@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.embed.embedder import weights_hash
 from qa.embed.minilm import Encoded, padded
+from qa.embed.model import weights_hash
 
 INT8_FILE = "onnx/model_quint8_avx2.onnx"
 FP32_FILE = "onnx/model.onnx"

@@ -179,7 +179,7 @@ def _confidence_chart(report: EvalReport) -> str:
         x = left + span * i / 10
         out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{h - 24}' stroke='#eceef2'/>")
         out.append(f"<text x='{x:.1f}' y='{h - 8}' text-anchor='middle'>{i / 10:.1f}</text>")
-    from qa.search.calibration import for_mode
+    from qa.index.retrieval import for_mode
 
     for mi, mode in enumerate(modes):
         y0 = mi * row_h

@@ -16,7 +16,6 @@ Steps:
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from collections.abc import Iterator, Sequence
@@ -83,14 +82,14 @@ def tune(
     from qa.evaluation import encode_questions, run_eval
 
     vectors = [encode_questions(r, questions) for r in retrievers]
-    base = [copy.deepcopy(r.config) for r in retrievers]
+    base = [r.config for r in retrievers]  # frozen: each candidate is a copy
     best: tuple[float, dict[str, Any], dict[str, dict[str, float | None]]] | None = None
     tried = 0
     for cand in grid():
         tried += 1
         per: dict[str, dict[str, float | None]] = {}
         for r, v, b in zip(retrievers, vectors, base):
-            r.config = b | cand
+            r.config = b.replace(**cand)
             per[str(r.folder)] = run_eval(r, questions, modes=("hybrid",), vectors=v).modes["hybrid"].metrics
         score = float(np.mean([_score(m) for m in per.values()]))
         if best is None or score > best[0] + 1e-9:
@@ -100,7 +99,7 @@ def tune(
     assert best is not None
     score, chosen, per_index = best
     for r, b in zip(retrievers, base):
-        r.config = b | chosen
+        r.config = b.replace(**chosen)
 
     calibrations: dict[str, dict[str, Any]] = {}
     fits: dict[str, dict[str, float]] = {}
@@ -157,16 +156,3 @@ def write(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-def load_file(path: Path) -> dict[str, Any]:
-    """The tuned retrieval settings in `path` (without the `tuned` provenance block); {} if absent."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError) as exc:
-        from qa.errors import QAError
-
-        raise QAError(f"cannot read retrieval settings {path}: {exc}", code="bad_retrieval_file", status=400) from exc
-    return {k: v for k, v in data.items() if k != "tuned"}

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from qa.embed.sentences import SentenceVectors
 from qa.errors import IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from qa.records import ArticleInfo, Chunk
-from qa.embed.sentences import SentenceVectors
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from qa.index.contract import STEMMER, STOPWORDS
+
 FOLDER = "lexical"
-STEMMER = "english"
-STOPWORDS = "en"
 
 
 def _stemmer() -> Any:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from qa.ingest.articles import load_file
 from qa.ingest.markdown import ATX_HEADING, Slugger, clean_block, clean_inline, mask, protected_spans
-from qa.records import Article, Chunk, Problem, Section
 from qa.ingest.tokens import count_model_tokens, count_tokens
+from qa.records import Article, Chunk, Problem, Section
 
 INFOBOX = "Infobox"
 _BLANK_SPLIT = re.compile(r"\n[ \t\r]*\n")

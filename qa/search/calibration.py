@@ -3,9 +3,7 @@
 Each mode has its own model over the scores that mode has (`MODE_FEATURES`): hybrid sees the dense and the
 BM25 scores, dense only the dense ones, lexical only the BM25 ones. The parameters (feature names,
 coefficients, intercept, threshold) live in the index manifest under `retrieval.calibrations.<mode>`, so
-they travel with the index; `qa tune` refits them from an eval set. Manifests written before per-mode
-calibration carry one model under `retrieval.calibration` + `retrieval.threshold`; `for_mode` reads
-that as the hybrid model.
+they travel with the index (read by `qa.index.retrieval`); `qa tune` refits them from an eval set.
 """
 
 from __future__ import annotations
@@ -56,21 +54,6 @@ def features(
         "top_article": float(article_score),
         "top_fused": float(fused_top),
     }
-
-
-def for_mode(retrieval: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    """The calibration (features, coef, intercept, threshold) for `mode` from a manifest's `retrieval`.
-
-    Per-mode models live under `calibrations`; a legacy single model (`calibration` + `threshold`) is the
-    hybrid one. A mode with neither gets a model that never marks anything answerable (confidence 0.5,
-    threshold above 1), rather than borrowing another mode's features.
-    """
-    per_mode = retrieval.get("calibrations")
-    if isinstance(per_mode, Mapping) and isinstance(per_mode.get(mode), Mapping):
-        return dict(per_mode[mode])
-    if mode == "hybrid" and isinstance(retrieval.get("calibration"), Mapping):
-        return dict(retrieval["calibration"]) | {"threshold": float(retrieval.get("threshold", 0.5))}
-    return {"features": [], "coef": [], "intercept": 0.0, "threshold": 1.01}
 
 
 def confidence(calibration: Mapping[str, Any], feats: Mapping[str, float]) -> float:

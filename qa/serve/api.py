@@ -25,13 +25,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa import __version__
+from qa.errors import Overloaded
+from qa.records import ArticleInfo
+from qa.search.retriever import Retriever
+from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
 from qa.serve import errors as api_errors
 from qa.serve.batcher import query_embedder
-from qa.errors import Overloaded
 from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from qa.records import ArticleInfo
 from qa.serve.reload import IndexWatchMiddleware, Reloader, admin
-from qa.search.retriever import Retriever
 from qa.serve.schemas import (
     ArticleDetail,
     ArticleList,
@@ -45,10 +46,9 @@ from qa.serve.schemas import (
     SearchResponse,
     VersionInfo,
 )
-from qa.serialize import chunk_to_dict, context_to_dict, result_to_dict
 from qa.serve.serving import RetrieverHolder, load_into
-from qa.settings import Settings
 from qa.serve.web import page
+from qa.settings import Settings
 
 if TYPE_CHECKING:
     from qa.embed.embedder import Embedder

@@ -14,7 +14,10 @@ FILE = "vectors.faiss"
 
 
 class FaissStore:
+    """A `VectorStore` in the index folder; BM25 lives beside it (bm25s), fused by the search stages."""
+
     kind = "faiss"
+    native_hybrid = False
 
     def __init__(self, index: faiss.Index, index_type: str) -> None:
         self.index = index
@@ -65,6 +68,18 @@ class FaissStore:
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def lexical_index(self) -> None:
+        return None  # bm25s files in the folder (qa.index.lexical)
+
+    def close(self) -> None:
+        """Nothing to release: the index is in memory."""
+
+    def hybrid(
+        self, query_vector: np.ndarray, query: str, k: int, allowed: np.ndarray | None = None, fusion: str = "rrf",
+        rrf_k: int = 60, alpha: float = 0.5, candidates: int = 50,
+    ) -> tuple[list[tuple[int, float]], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError("FAISS does not fuse: the search stages fuse its list with BM25's")
 
     def _filtered(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
         """Search parameters that keep only `selector`'s rows. IVF refuses the generic class ("params have

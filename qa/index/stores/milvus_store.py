@@ -458,7 +458,7 @@ class MilvusLexical:
         """BM25 idf of every stemmed term, as `LexicalIndex.idf` (weights highlights), from the records."""
         from collections import Counter
 
-        from qa.build import lexical_text
+        from qa.index.contract import lexical_text
 
         texts = analyse([lexical_text(c) for c in self.store.chunks])
         df = Counter(t for text in texts for t in set(text.split()))
