@@ -35,7 +35,7 @@ FRONTLINES = ROOT.parent / "shared" / "corpus" / "frontlines"
 SEEDS = ROOT / "seeds"
 RESULTS = ROOT / "bench" / "results"
 PIPELINE_BACKEND = "torch"  # "our pipeline": PyTorch, bf16 autocast where the CPU has it (QA_PRECISION=auto)
-SERVE_BACKEND = "onnx"  # the fastest single-query backend here (README "Performance")
+SERVE_BACKEND = "onnx"  # the fastest single-query backend here (docs/performance.md)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,4 +1,4 @@
-"""Print the README "Retrieval quality" table: each mode and each kept idea against the reference points.
+"""Print the docs/quality.md table: each mode and each kept idea against the reference points.
 
     .venv/bin/python eval/retrieval_table.py --index index/default --index index/frontlines \\
         [--sections index/seed-sections --sections index/frontlines-sections] [--split tune --split heldout]

@@ -4,7 +4,7 @@ A passage vector is the mean of its token embeddings. Averaging only the tokens 
 sentence a vector in the same space, in the passage's context, from the same model pass: no extra encoding.
 At query time the best sentence of each candidate passage ranks the candidates a third way (beside the
 passage vector and BM25); a question usually matches one sentence better than a 200-token passage.
-Measured with `qa eval` (README "Retrieval quality"); the weight is `sentence_weight` in eval/retrieval.json.
+Measured with `qa eval` (docs/quality.md); the weight is `sentence_weight` in eval/retrieval.json.
 """
 
 from __future__ import annotations

@@ -29,14 +29,14 @@ from qa.search.calibration import FEATURES, MODE_FEATURES, auroc, fit_logistic, 
 
 OBJECTIVE = ("section_recall@1", "section_recall@3", "section_recall@5", "answer_in_passage@5")
 # Fewer features generalise better here: with the article and fused scores added, the hybrid fit on the
-# tuning half gained and the held-out AUROC dropped (README "Retrieval quality").
+# tuning half gained and the held-out AUROC dropped (docs/quality.md).
 CALIBRATION_MODES = ("hybrid", "dense", "lexical")
 assert all(set(MODE_FEATURES[m]) <= set(FEATURES) for m in CALIBRATION_MODES)
 
 
 def grid() -> Iterator[dict[str, Any]]:
     """Candidate settings, simplest first (ties keep the earlier one)."""
-    # overlap collapse (max_overlap < 1) and article_weight 1.0 were tried and never chosen (README); not re-run
+    # overlap collapse (max_overlap < 1) and article_weight 1.0 were tried and never chosen (docs/quality.md); not re-run
     for max_overlap, article_weight in itertools.product((1.0,), (0.0, 0.5)):
         for sentence_weight, rrf_k, dense_weight in itertools.product((0.0, 0.5, 1.0), (60, 20, 10), (1.0, 0.8, 0.4)):
             yield {"fusion": "rrf", "rrf_k": rrf_k, "dense_weight": dense_weight, "lexical_weight": 1.0,
@@ -105,7 +105,7 @@ def tune(
     fits: dict[str, dict[str, float]] = {}
     for mode in CALIBRATION_MODES:
         # fitted on the first index only: fitting on every index (each with its own labels) was tried and
-        # lowered the held-out AUROC on both the seed and frontlines (README "Retrieval quality")
+        # lowered the held-out AUROC on both the seed and frontlines (docs/quality.md)
         calibrations[mode], fits[mode] = calibrate(retrievers[:1], questions, mode, vectors[:1], precision)
     return TuneResult(chosen, score, _rounded(per_index), calibrations, fits, tried)
 

@@ -18,7 +18,7 @@ FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article
             "gap_sentence")
 MODE_FEATURES: dict[str, tuple[str, ...]] = {
     # best sentence instead of best passage: a stated answer is one sentence that matches the question
-    # (README "Retrieval quality": held-out AUROC seed 0.858 → 0.863, frontlines 0.688 → 0.756)
+    # (docs/quality.md: held-out AUROC seed 0.858 → 0.863, frontlines 0.688 → 0.756)
     "hybrid": ("top_sentence", "gap_sentence", "top_lexical"),
     "dense": ("top_dense", "gap_dense"),
     "lexical": ("top_lexical", "gap_lexical"),

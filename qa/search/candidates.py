@@ -20,10 +20,7 @@ def candidates(index: SearchIndex, state: SearchState) -> SearchState:
         timings["embed"] = ms(t)
         t = time.perf_counter()
         if state.mode == "hybrid" and index.store.native_hybrid:
-            native, dense, lexical = index.store.hybrid(
-                vector, state.query, state.k, state.allowed, fusion=cfg.fusion, rrf_k=cfg.rrf_k, alpha=cfg.alpha,
-                candidates=n,
-            )
+            native, dense, lexical = index.store.hybrid(vector, state.query, state.k, state.allowed, cfg)
             timings["hybrid"] = ms(t)
             return dataclasses.replace(state, vector=vector, native=native, dense=Scored(*dense), lexical=Scored(*lexical))
         found = dataclasses.replace(state, vector=vector, dense=Scored(*index.store.search(vector, n, state.allowed)))

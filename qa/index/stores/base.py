@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from qa.index.retrieval import RetrievalConfig
 
 Scores = tuple[np.ndarray, np.ndarray]  # (scores, rows) best first
 
@@ -34,18 +37,10 @@ class VectorStore(Protocol):
         ...
 
     def hybrid(
-        self,
-        query_vector: np.ndarray,
-        query: str,
-        k: int,
-        allowed: np.ndarray | None = None,
-        fusion: str = "rrf",
-        rrf_k: int = 60,
-        alpha: float = 0.5,
-        candidates: int = 50,
+        self, query_vector: np.ndarray, query: str, k: int, allowed: np.ndarray | None, config: RetrievalConfig
     ) -> tuple[list[tuple[int, float]], Scores, Scores]:
-        """Dense + BM25 fused by the store: the (row, score) list and the fused hits' dense and BM25 scores.
-        Called only when `native_hybrid`."""
+        """Dense + BM25 fused by the store (with `config`'s fusion, rrf_k, alpha and candidates): the (row,
+        score) list and the fused hits' dense and BM25 scores. Called only when `native_hybrid`."""
         ...
 
     def lexical_index(self) -> LexicalSearch | None:

@@ -10,6 +10,8 @@ import numpy as np
 if TYPE_CHECKING:
     import faiss
 
+    from qa.index.retrieval import RetrievalConfig
+
 FILE = "vectors.faiss"
 
 
@@ -76,8 +78,7 @@ class FaissStore:
         """Nothing to release: the index is in memory."""
 
     def hybrid(
-        self, query_vector: np.ndarray, query: str, k: int, allowed: np.ndarray | None = None, fusion: str = "rrf",
-        rrf_k: int = 60, alpha: float = 0.5, candidates: int = 50,
+        self, query_vector: np.ndarray, query: str, k: int, allowed: np.ndarray | None, config: RetrievalConfig
     ) -> tuple[list[tuple[int, float]], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         raise NotImplementedError("FAISS does not fuse: the search stages fuse its list with BM25's")
 
