@@ -34,7 +34,7 @@ EDIT = "\n\n## Benchmark note\n\nThis paragraph was appended by bench/milvus_ben
 
 def copy_index(src: Path, dst_root: Path, name: str) -> Path:
     """A private copy of an index (version folder + link), so builds here reuse its vectors."""
-    from qa import index as ix
+    from qa.index import folder as ix
 
     folder = ix.resolve(src)
     version = dst_root / f".{name}.00000000T000000-copy"
@@ -73,10 +73,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "milvus.json")
     args = ap.parse_args()
 
-    from qa import index as ix
     from qa.build import build
-    from qa.embedder import Embedder
-    from qa.retriever import Retriever
+    from qa.embed.embedder import Embedder
+    from qa.index import folder as ix
+    from qa.search.retriever import Retriever
     from qa.settings import Settings
 
     if not args.index.exists():

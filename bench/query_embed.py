@@ -1,4 +1,4 @@
-"""One query's embedding: qa.minilm (the PyTorch backend) against SentenceTransformer.encode on the same
+"""One query's embedding: qa.embed.minilm (the PyTorch backend) against SentenceTransformer.encode on the same
 weights, same process, interleaved, fp32 and bf16 autocast; the ONNX fp32 backend beside them.
 Writes bench/results/query-embed.json.
 
@@ -24,8 +24,8 @@ def main() -> None:
 
     from sentence_transformers import SentenceTransformer
 
-    from qa.embedder import Embedder
-    from qa.tokens import model_path
+    from qa.embed.embedder import Embedder
+    from qa.ingest.tokens import model_path
 
     lines = (ROOT / "eval" / "kherson.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
@@ -38,7 +38,7 @@ def main() -> None:
             with e._arithmetic():
                 return reference.encode([q], normalize_embeddings=True, show_progress_bar=False)[0]
 
-        variants = {"qa.minilm": ours.encode_query, "SentenceTransformer.encode": sentence_transformers}
+        variants = {"qa.embed.minilm": ours.encode_query, "SentenceTransformer.encode": sentence_transformers}
         if precision == "fp32":
             variants["onnx backend"] = Embedder(backend="onnx", cache_dir=ROOT / ".cache" / "qa").encode_query
         for f in variants.values():  # warm up

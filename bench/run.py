@@ -35,7 +35,7 @@ FRONTLINES = ROOT.parent / "shared" / "corpus" / "frontlines"
 SEEDS = ROOT / "seeds"
 RESULTS = ROOT / "bench" / "results"
 PIPELINE_BACKEND = "torch"  # "our pipeline": PyTorch, bf16 autocast where the CPU has it (QA_PRECISION=auto)
-SERVE_BACKEND = "onnx"  # the fastest single-query backend here (README "Performance")
+SERVE_BACKEND = "onnx"  # the fastest single-query backend here (docs/performance.md)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -74,7 +74,7 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> dict[str
 PLAIN = """
 import json, sys, time
 from sentence_transformers import SentenceTransformer
-from qa.tokens import model_path
+from qa.ingest.tokens import model_path
 from qa.threads import configure
 configure()
 texts = json.load(open(sys.argv[1]))
@@ -86,16 +86,16 @@ print(json.dumps({"n": len(texts), "encode_s": time.perf_counter() - t}))
 
 
 def build_precision() -> str:
-    from qa.embedder import resolve_precision
+    from qa.embed.model import resolve_precision
     from qa.settings import Settings
 
     return resolve_precision(PIPELINE_BACKEND, Settings().precision)
 
 
 def passages_of(folder: Path) -> list[str]:
-    from qa.articles import find_files, iter_articles
-    from qa.build import chunker_settings
-    from qa.chunker import Chunker, ChunkerConfig
+    from qa.index.contract import chunker_settings
+    from qa.ingest.articles import find_files, iter_articles
+    from qa.ingest.chunker import Chunker, ChunkerConfig
     from qa.settings import Settings
 
     chunker = Chunker(ChunkerConfig(**chunker_settings(Settings())))
@@ -195,8 +195,8 @@ def questions(n: int) -> list[str]:
 
 
 def bench_query(index: Path, cache: Path, n: int, backends: list[str]) -> dict[str, Any]:
-    from qa.embedder import Embedder
-    from qa.retriever import Retriever
+    from qa.embed.embedder import Embedder
+    from qa.search.retriever import Retriever
     from qa.settings import Settings
 
     out: dict[str, Any] = {}
@@ -318,7 +318,7 @@ import numpy as np
 sys.path.insert(0, sys.argv[4])
 from qa.threads import configure
 configure()
-from qa.stores.faiss_store import FaissStore
+from qa.index.stores.faiss_store import FaissStore
 n, kind, params = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 rng = np.random.default_rng(0)
 # clustered unit vectors (real embeddings cluster by topic; uniform random 384-d points have no

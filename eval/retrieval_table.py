@@ -1,4 +1,4 @@
-"""Print the README "Retrieval quality" table: each mode and each kept idea against the reference points.
+"""Print the docs/quality.md table: each mode and each kept idea against the reference points.
 
     .venv/bin/python eval/retrieval_table.py --index index/default --index index/frontlines \\
         [--sections index/seed-sections --sections index/frontlines-sections] [--split tune --split heldout]
@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.evaluation import encode_questions, load_questions, run_eval, split_questions
 from qa.evaluation import metrics as m
+from qa.index.retrieval import RetrievalConfig
 from qa.settings import Settings
 
 PLAIN = {"fusion": "rrf", "rrf_k": 60, "dense_weight": 1.0, "lexical_weight": 1.0, "article_weight": 0.0,
@@ -68,8 +69,8 @@ def highlight_rate(retriever: Any, questions: list[Any], vectors: dict[str, Any]
 
 
 def main() -> None:
-    from qa.retriever import Retriever
-    from qa.tune import load_file
+    from qa.index.contract import load_retrieval_file as load_file
+    from qa.search.retriever import Retriever
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", action="append", required=True)
@@ -87,7 +88,7 @@ def main() -> None:
     sections = args.sections + [None] * (len(args.index) - len(args.sections))
     for index_dir, sections_dir in zip(args.index, sections):
         retriever = Retriever.load(index_dir)
-        base = dict(retriever.config)
+        base = retriever.config
         name = Path(index_dir).name
         for split in splits:
             questions = [q.for_index(retriever.articles) for q in split_questions(all_q, split)]
@@ -100,7 +101,7 @@ def main() -> None:
                 r = retriever
                 if label.startswith("whole sections"):
                     r = _sections_retriever(sections_dir)
-                r.config = dict(base) | config
+                r.config = base.replace(**config)
                 key = (id(r), split)
                 if key not in _VECTORS:
                     _VECTORS[key] = encode_questions(r, questions)
@@ -109,7 +110,7 @@ def main() -> None:
                 metrics["auroc_vs_off_topic"] = _auroc_off_topic(questions, report.questions)
                 out[f"{name}/{split}/{label}"] = metrics
                 print(f"| {name} | {split} | {label} | " + " | ".join(_fmt(metrics.get(c)) for c in COLUMNS) + " |")
-            retriever.config = dict(base) | tuned
+            retriever.config = RetrievalConfig.from_manifest(tuned)
             overall, given = highlight_rate(retriever, questions, _VECTORS[(id(retriever), split)])
             out[f"{name}/{split}/answer_in_highlight@1"] = {"overall": overall, "when_in_passage": given}
             print(f"| {name} | {split} | answer in top-1 highlight: {overall:.3f} of answerable, "
@@ -123,7 +124,7 @@ _VECTORS: dict[tuple[int, str], Any] = {}
 
 
 def _sections_retriever(folder: str) -> Any:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     if folder not in _SECTIONS:
         settings = Settings(max_tokens=2000, model_max_tokens=512, overlap_tokens=0)

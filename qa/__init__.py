@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
 __all__ = ["Retriever", "__version__"]
 
@@ -27,7 +27,7 @@ __all__ = ["Retriever", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy, so `import qa` (and `qa --help`) never loads torch or faiss.
     if name == "Retriever":
-        from qa.retriever import Retriever
+        from qa.search.retriever import Retriever
 
         return Retriever
     raise AttributeError(name)

@@ -61,7 +61,7 @@ def search(
     read: bool | None,
 ) -> None:
     """Answer QUESTION with the best passages and their citations."""
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
     from qa.serialize import result_to_dict
 
     settings = get_settings()
@@ -84,7 +84,7 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     """Serve the HTTP API (and the search page) from an index."""
     import uvicorn
 
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     settings = get_settings()
     if index_dir:
@@ -143,10 +143,9 @@ def eval_command(
     from qa.evaluation import EvalReport, load_questions, run_eval, split_questions
     from qa.evaluation.gate import compare
     from qa.evaluation.html import write_html
-    from qa.evaluation.terminal import render
-    from qa.retriever import MODES, Retriever
-
     from qa.evaluation.runner import split_mode
+    from qa.evaluation.terminal import render
+    from qa.search.retriever import MODES, Retriever
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes != "auto" else list(MODES)
     bad = [m for m in mode_list if split_mode(m)[0] not in MODES]
@@ -186,8 +185,8 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
     """Choose fusion/ranking settings and fit answerability on the tuning half; `qa build` then copies them
     into the index manifest."""
     from qa.evaluation import load_questions, split_questions
-    from qa.retriever import Retriever
-    from qa.tune import tune, write
+    from qa.evaluation.tune import tune, write
+    from qa.search.retriever import Retriever
 
     settings = get_settings()
     dirs = list(index_dirs) or [settings.index]
@@ -220,16 +219,19 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
               help="Passes over the training examples.")
 @click.option("--checkpoint-every", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Steps between checkpoints.")
+@click.option("--max-steps", type=click.IntRange(1, 10_000_000),
+              help="Stop after this many steps (the learning-rate schedule still spans the whole run).")
 @click.option("--base-model", type=click.Path(exists=True, file_okay=False), help="Start from this model folder "
               "instead of the bundled all-MiniLM-L6-v2.")
 def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int, max_length: int,
-                 batch_size: int, lr: float, epochs: float, checkpoint_every: int, base_model: str | None) -> None:
+                 batch_size: int, lr: float, epochs: float, checkpoint_every: int, max_steps: int | None,
+                 base_model: str | None) -> None:
     """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
     from qa.reader.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
                       max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
-                      checkpoint_every=checkpoint_every, base_model=base_model)
+                      checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model)
     train(cfg, log=lambda line: click.echo(line))
 
 

@@ -2,7 +2,7 @@
 
 Tools `search`, `context` and `get_passages` return the HTTP API's JSON (the `qa.serialize` shapes, built by
 the same functions), as structured content and as JSON text. Arguments go through the HTTP request models
-(`qa.schemas`) and `qa.api_errors.validation_message`, so a bad one gets the HTTP API's message, in an
+(`qa.serve.schemas`) and `qa.serve.errors.validation_message`, so a bad one gets the HTTP API's message, in an
 error result (`isError`) whose text is the HTTP error body. Articles are resources `qa://articles/{id}`.
 The SDK's low-level `Server` is used (not `MCPServer`) because it leaves argument checking to us.
 """
@@ -27,12 +27,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from qa import __version__, api, api_errors, schemas
+from qa import __version__
 from qa.errors import Overloaded, QAError
 from qa.serialize import context_to_dict, result_to_dict
+from qa.serve import articles as article_routes
+from qa.serve import deps, schemas
+from qa.serve import errors as api_errors
 
 if TYPE_CHECKING:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
     from qa.settings import Settings
 
 log = logging.getLogger("qa.mcp")
@@ -136,7 +139,7 @@ class Tools:
             ))
         if name == "get_passages":
             article = _parse(PassagesRequest, arguments, "query").article
-            return await api.article_passages(article, await self._off_loop(lambda r: r))
+            return await article_routes.article_passages(article, await self._off_loop(lambda r: r))
         raise QAError(f"unknown tool {name[:50]!r}: use search, context or get_passages", code="unknown_tool",
                       status=404)
 
@@ -161,7 +164,7 @@ class Tools:
             raise MCPError(INTERNAL_ERROR, exc.message, {"status": exc.status, "code": exc.code}) from None
 
     async def list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
-        listing = await api.list_articles(await self._for_resources())
+        listing = await article_routes.list_articles(await self._for_resources())
         return types.ListResourcesResult(resources=[
             types.Resource(uri=URI_PREFIX + a["id"], name=a["id"], title=a["title"],
                            description=a["short_description"] or None, mime_type="application/json")
@@ -182,7 +185,7 @@ class Tools:
             raise MCPError(RESOURCE_NOT_FOUND, f"no resource {uri[:200]!r}: articles are {URI_PREFIX}<id>")
         retriever = await self._for_resources()
         try:
-            detail = await api.get_article(uri[len(URI_PREFIX):], retriever)
+            detail = await article_routes.get_article(uri[len(URI_PREFIX):], retriever)
         except QAError as exc:
             raise MCPError(RESOURCE_NOT_FOUND, exc.message, {"status": exc.status, "code": exc.code}) from None
         text = schemas.ArticleDetail.model_validate(detail).model_dump_json()
@@ -212,7 +215,7 @@ class LoadOnce:
     def __call__(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                from qa.serving import load_checked
+                from qa.serve.serving import load_checked
 
                 self._retriever = load_checked(self.settings)
                 log.info("loaded index %s from %s", self._retriever.manifest.id, self.settings.index)
@@ -259,7 +262,7 @@ def mount(app: FastAPI, path: str = "/mcp") -> None:
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             request = Request(scope, receive)
             try:
-                await api.require_api_key(request, await api.bearer(request))
+                await deps.require_api_key(request, await deps.bearer(request))
             except StarletteHTTPException as exc:
                 code = api_errors.HTTP_CODES.get(exc.status_code, "error")
                 response = api_errors.error_response(exc.status_code, code, str(exc.detail), exc.headers)

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     batch_queries: bool = Field(
         False,
         description="Encode queries arriving within `batch_window_ms` of each other in one batch (off: slower "
-        "than concurrent ONNX Runtime calls in bench/, see README Performance).",
+        "than concurrent ONNX Runtime calls in bench/, see docs/performance.md).",
     )
     batch_window_ms: float = Field(2.0, ge=0, le=100, description="How long a query waits for batch-mates.")
     max_queue: int = Field(

@@ -1,4 +1,4 @@
-"""Thread settings for the numeric libraries, set once per process (see README "Performance").
+"""Thread settings for the numeric libraries, set once per process (see docs/performance.md).
 
 On the 2-core target machine every library defaults to its own pool of one thread per core; PyTorch,
 ONNX Runtime and FAISS each sized at the core count is right for one large batch (build), and the server

@@ -57,7 +57,7 @@ def settings_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The real all-MiniLM-L6-v2, loaded once for the whole run."""
-    from qa.embedder import Embedder
+    from qa.embed.embedder import Embedder
 
     e = Embedder()
     e.model  # noqa: B018  (load now, once)
@@ -95,7 +95,7 @@ def store_index(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="session")
 def retriever(store_index: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
     """A Retriever over the seeds/ index, once per vector store (FAISS, Milvus Lite)."""
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     r = Retriever.load(store_index, settings_factory(index=store_index), embedder=embedder)
     yield r

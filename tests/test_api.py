@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.tokens import count_tokens
+from qa.ingest.tokens import count_tokens
 from tests.conftest import SEED_ARTICLE, SEEDS
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"
@@ -39,7 +39,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 @pytest.fixture(scope="module")
 def client(store_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """The app over the seeds/ index, once per vector store (FAISS, Milvus Lite)."""
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     app = create_app(settings_factory(index=store_index), embedder=embedder)
     with TestClient(app) as c:  # runs the lifespan: loads the index, warms up, probes
@@ -265,7 +265,7 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def keyed(seed_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     with TestClient(
         create_app(settings_factory(index=seed_index, api_key="s3cret-key"), embedder=embedder)
@@ -306,7 +306,7 @@ def test_api_key_leaves_health_routes_open(keyed: TestClient) -> None:
 def test_without_an_index_health_is_up_and_the_rest_is_503(
     tmp_path: Path, settings_factory, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     with TestClient(create_app(settings_factory(index=tmp_path / "missing"), embedder=embedder)) as c:
         assert c.get("/healthz").status_code == 200
@@ -317,7 +317,7 @@ def test_without_an_index_health_is_up_and_the_rest_is_503(
 
 
 def test_request_time_limit_gives_503(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     app = create_app(settings_factory(index=seed_index, request_timeout_s=1e-6), embedder=embedder)
     with TestClient(app) as c:
@@ -352,8 +352,8 @@ Armies have built pontoon bridges across rivers for more than two thousand years
 
 
 def test_nested_article_id_with_slashes(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.api import create_app
     from qa.build import build
+    from qa.serve.api import create_app
 
     seeds = tmp_path / "seeds"
     (seeds / "engineering" / "rivers").mkdir(parents=True)

@@ -17,7 +17,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from qa.api import create_app
+from qa.serve.api import create_app
 from qa.settings import Settings
 
 EXAMPLES_PER_OPERATION = 25  # bounded: the whole file runs in about a minute on 2 cores

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import decode, load_folder, parse, scan_file
+from qa.ingest.articles import decode, load_folder, parse, scan_file
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from qa.batcher import BatchingEmbedder
+from qa.serve.batcher import BatchingEmbedder
 
 QUERIES = [
     "when did russia pull out of kherson",

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import index as ix
 from qa.build import build
-from qa.chunker import Chunker
 from qa.errors import IndexMismatch, QAError
-from qa.retriever import Retriever
+from qa.index import folder as ix
+from qa.ingest.chunker import Chunker
+from qa.search.retriever import Retriever
 from tests.conftest import SEEDS
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import index as ix
 from qa.build import build
-from qa.retriever import Retriever
+from qa.index import folder as ix
+from qa.search.retriever import Retriever
 from tests.conftest import FRONTLINES, ROOT, need_corpus, seeded_index
 
 QUESTIONS = [

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.articles import find_files, load_folder, parse
-from qa.chunker import Chunker, ChunkerConfig, _longest, chunk_files, outline
-from qa.markdown import clean_block, slugify
+from qa.ingest.articles import find_files, load_folder, parse
+from qa.ingest.chunk_files import chunk_files
+from qa.ingest.chunker import Chunker, ChunkerConfig, outline
+from qa.ingest.markdown import clean_block, slugify
+from qa.ingest.splitting import longest
+from qa.ingest.tokens import count_model_tokens, count_tokens
 from qa.records import Article, Chunk
-from qa.tokens import count_model_tokens, count_tokens
 from tests.conftest import FRONTLINES, NEWS, SEEDS, need_corpus
 
 WORD = re.compile(r"[^\W_]+")
@@ -142,7 +144,7 @@ def test_longest_window_matches_a_linear_scan() -> None:
         for stop in range(start + 1, 40):
             for limit in range(45):  # windows of up to `limit` items fit
                 expected = min(max(start + limit, start + 1), stop)
-                assert _longest(start, stop, lambda i, j, limit=limit: j - i <= limit) == expected  # type: ignore[misc]
+                assert longest(start, stop, lambda i, j, limit=limit: j - i <= limit) == expected  # type: ignore[misc]
 
 
 def test_ids_stable_across_builds_and_change_only_for_edited_text() -> None:
@@ -191,8 +193,8 @@ def test_chunking_in_worker_processes_gives_what_one_process_gives() -> None:
     serial = list(chunk_files(files, FRONTLINES, Chunker(), processes=1))
     parallel = list(chunk_files(files, FRONTLINES, Chunker(), processes=2, meanwhile=lambda: called.append(1)))
     assert called == [1]
-    assert [(a.id if a else None, p, c) for a, p, c in parallel] == [(a.id if a else None, p, c) for a, p, c in serial]
-    assert all(isinstance(c, list) and c for _, _, c in parallel)
+    assert parallel == serial
+    assert all(f.article is not None and f.chunks for f in parallel)
 
 
 def test_a_chunker_failure_is_that_files_error_in_workers_too() -> None:
@@ -200,6 +202,7 @@ def test_a_chunker_failure_is_that_files_error_in_workers_too() -> None:
     files = find_files(FRONTLINES)[:40]
     for processes in (1, 2):
         out = list(chunk_files(files, FRONTLINES, _FailsOnCasualties(), processes=processes))
-        failed = [c for _, _, c in out if isinstance(c, str)]
-        assert failed and all("boom" in c for c in failed)
-        assert len(failed) < len(out) and all(isinstance(c, list) for _, _, c in out if not isinstance(c, str))
+        failed = [f for f in out if f.article is None]
+        assert failed and all(not f.chunks and "could not be split" in f.problems[-1].reason for f in failed)
+        assert all("boom" in f.problems[-1].reason for f in failed)
+        assert len(failed) < len(out) and all(f.chunks for f in out if f.article is not None)

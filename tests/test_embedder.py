@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from qa.embedder import Embedder, native_bf16, resolve_precision
+from qa.embed.embedder import Embedder
+from qa.embed.model import native_bf16, resolve_precision
 from qa.errors import QAError
 from qa.settings import Settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.stores.faiss_store import FaissStore
+from qa.index.stores.faiss_store import FaissStore
 
 
 def _vectors(n: int = 2000, dim: int = 384) -> np.ndarray:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from qa import index as ix
-from qa.api import create_app, serving
 from qa.build import build
+from qa.index import folder as ix
+from qa.serve.api import create_app, serving
 from tests.conftest import ROOT, SEED_ARTICLE, SEEDS, seeded_index
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"
@@ -234,7 +234,7 @@ def test_article_filter_with_paths_is_404_not_a_file_read(seed_app) -> None:  # 
 
 def test_internal_error_says_nothing_of_the_server_insides(seed_app) -> None:  # type: ignore[no-untyped-def]
     def broken() -> None:
-        raise RuntimeError(f"secret detail at {ROOT}/qa/retriever.py line 42")
+        raise RuntimeError(f"secret detail at {ROOT}/qa/search/retriever.py line 42")
 
     with seed_app() as c:
         c.app.dependency_overrides[serving] = broken  # type: ignore[attr-defined]

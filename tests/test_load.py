@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qa import index as ix
 from qa.build import build
+from qa.index import folder as ix
 from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus, seeded_index
 from tests.live_server import serve
 

@@ -123,7 +123,7 @@ def stdio(seed_index: Path, stdio_log: Path) -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def http_api(seed_index: Path, settings_factory, embedder) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """The HTTP API in-process, to compare answers and error messages with."""
-    from qa.api import create_app
+    from qa.serve.api import create_app
 
     with TestClient(create_app(settings_factory(index=seed_index), embedder=embedder)) as client:
         yield client
@@ -203,7 +203,7 @@ def test_search_takes_articles_and_read(stdio: Client) -> None:
 
 
 def test_context_is_numbered_cited_and_within_budget(stdio: Client, http_api: TestClient) -> None:
-    from qa.tokens import count_tokens
+    from qa.ingest.tokens import count_tokens
 
     got = stdio.ok("context", {"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 300})
     want = http_api.post("/v1/context", json={"query": "What happened to the Antonivskyi Bridge?", "max_tokens": 300})

@@ -26,7 +26,7 @@ MEMORIAL = "\n\n## Memorial\n\nA granite memorial to the eighty-seven cadets kil
 
 @pytest.fixture(scope="module")
 def both(seed_index: Path, milvus_seed_index: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     faiss = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
     milvus = Retriever.load(milvus_seed_index, settings_factory(index=milvus_seed_index), embedder=embedder)
@@ -35,7 +35,7 @@ def both(seed_index: Path, milvus_seed_index: Path, settings_factory, embedder):
 
 
 def test_manifest_names_the_collection_and_no_bm25s_folder_is_written(milvus_seed_index: Path) -> None:
-    from qa import index as ix
+    from qa.index import folder as ix
 
     folder = ix.resolve(milvus_seed_index)
     m = ix.read_manifest(folder)
@@ -68,7 +68,7 @@ def test_milvus_bm25_agrees_with_bm25s_and_hybrid_keeps_both_scores(both, questi
     assert all(h.dense is not None for h in fused.hits)
     assert fused.hits[0].lexical is not None and fused.hits[0].lexical > 0
     scores = [h.score for h in fused.hits]
-    rrf_k = int(milvus.config["rrf_k"])  # the tuned k the index ships with (eval/retrieval.json)
+    rrf_k = milvus.config.rrf_k  # the tuned k the index ships with (eval/retrieval.json)
     assert scores == sorted(scores, reverse=True) and scores[0] <= 2 / (rrf_k + 1) + 1e-6  # RRF, two lists
 
 
@@ -94,10 +94,10 @@ def test_bad_uri_is_a_clear_400(tmp_path: Path, settings_factory, embedder) -> N
 def test_incremental_builds_upsert_and_delete_in_the_collection_not_being_served(  # type: ignore[no-untyped-def]
     tmp_path: Path, settings_factory, embedder
 ) -> None:
-    from qa import index as ix
     from qa.build import build
-    from qa.retriever import Retriever
-    from qa.stores.milvus_store import connect
+    from qa.index import folder as ix
+    from qa.index.stores.milvus_store import connect
+    from qa.search.retriever import Retriever
 
     need_corpus()
     seeds = tmp_path / "seeds"
@@ -166,7 +166,7 @@ def test_incremental_builds_upsert_and_delete_in_the_collection_not_being_served
 
 
 def test_milvus_lists_fused_by_qa_rank_like_faiss(both, milvus_seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     faiss, _ = both
     settings = settings_factory(index=milvus_seed_index, milvus_fusion="qa")
@@ -192,8 +192,8 @@ def test_highlight_idf_matches_bm25s(both) -> None:  # type: ignore[no-untyped-d
 def test_unreachable_milvus_is_a_503_naming_the_uri(tmp_path: Path, milvus_seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from qa import index as ix
-    from qa.retriever import Retriever
+    from qa.index import folder as ix
+    from qa.search.retriever import Retriever
 
     copy = tmp_path / "seed"
     shutil.copytree(ix.resolve(milvus_seed_index), copy)

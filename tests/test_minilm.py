@@ -1,4 +1,4 @@
-"""qa.minilm runs the bundled weights as transformers' BertModel does: same word-pieces, same token embeddings,
+"""qa.embed.minilm runs the bundled weights as transformers' BertModel does: same word-pieces, same token embeddings,
 same sentence vectors as `SentenceTransformer` on real frontlines text."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from qa.embedder import Embedder
-from qa.minilm import padded
-from qa.tokens import model_path
+from qa.embed.embedder import Embedder
+from qa.embed.minilm import padded
+from qa.ingest.tokens import model_path
 from tests.conftest import FRONTLINES
 
 
@@ -68,9 +68,9 @@ def test_sentence_vectors_equal_sentence_transformers(embedder, reference, texts
 
 
 def test_loading_the_torch_backend_does_not_import_transformers() -> None:
-    """The point of qa.minilm: an incremental build or a server start pays for torch, not transformers."""
+    """The point of qa.embed.minilm: an incremental build or a server start pays for torch, not transformers."""
     code = (
-        "import sys; from qa.embedder import Embedder; e = Embedder(backend='torch'); e.encode_query('kherson'); "
+        "import sys; from qa.embed.embedder import Embedder; e = Embedder(backend='torch'); e.encode_query('kherson'); "
         "print(sorted(m for m in ('transformers', 'sentence_transformers', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

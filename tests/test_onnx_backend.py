@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.embedder import Embedder
-from qa.onnx_backend import FP32_FILE, INT8_FILE, model_dir
+from qa.embed.embedder import Embedder
+from qa.embed.onnx_backend import FP32_FILE, INT8_FILE, model_dir
 
 TEXTS = [
     "when did russia pull out of kherson",
@@ -42,7 +42,7 @@ def test_switching_backend_reuses_fp32_vectors_and_reembeds_for_int8(  # type: i
     import shutil
 
     from qa.build import build
-    from qa.index import read_manifest, resolve
+    from qa.index.folder import read_manifest, resolve
     from tests.conftest import SEEDS
 
     seeds = tmp_path / "seeds"

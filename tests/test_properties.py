@@ -17,10 +17,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.articles import decode, load_folder, parse
-from qa.chunker import Chunker, ChunkerConfig
+from qa.ingest.articles import decode, load_folder, parse
+from qa.ingest.chunker import Chunker, ChunkerConfig
+from qa.ingest.tokens import count_model_tokens, count_tokens
 from qa.records import Article, Chunk
-from qa.tokens import count_model_tokens, count_tokens
 from tests.test_chunker import WORD, words_in_order
 
 # CI budget; for a bug hunt run e.g. QA_HYPOTHESIS_EXAMPLES=3000 QA_HYPOTHESIS_RANDOM=1 pytest tests/test_properties.py

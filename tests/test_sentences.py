@@ -1,4 +1,4 @@
-"""Sentence vectors (qa/sentences.py): pooling and ranking by hand-worked arrays, then the real model and index."""
+"""Sentence vectors (qa/embed/sentences.py): pooling and ranking by hand-worked arrays, then the real model and index."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import index as ix
 from qa.build import build
-from qa.retriever import Retriever
-from qa.sentences import SentenceVectors, pool, spans_in
+from qa.embed.sentences import SentenceVectors, pool, spans_in
+from qa.index import folder as ix
+from qa.search.retriever import Retriever
 from tests.conftest import seeded_index
 
 
@@ -90,11 +90,11 @@ def test_index_without_sentences_still_serves_and_next_build_adds_them(
 def test_sentence_ranking_reorders_only_the_fused_candidates(seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     retriever = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)  # FAISS: qa fuses
     q = "How many Russian troops were withdrawn across the Dnipro?"
-    base = dict(retriever.config)
+    base = retriever.config
     try:
-        retriever.config = base | {"sentence_weight": 0.0}
+        retriever.config = base.replace(sentence_weight=0.0)
         without = [h.chunk.id for h in retriever.search(q, k=18).hits]
-        retriever.config = base | {"sentence_weight": 3.0}
+        retriever.config = base.replace(sentence_weight=3.0)
         heavy = [h.chunk.id for h in retriever.search(q, k=18).hits]
     finally:
         retriever.config = base

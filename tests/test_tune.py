@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from qa.evaluation import load_questions, run_eval, split_questions
-from qa.retriever import Retriever
-from qa.tune import grid, tune
+from qa.evaluation.tune import grid, tune
+from qa.search.retriever import Retriever
 
 EVAL = Path(__file__).resolve().parent.parent / "eval" / "kherson.jsonl"
 
@@ -32,9 +32,9 @@ def test_chosen_settings_score_at_least_every_other_grid_point(tuned) -> None:  
     assert result.config in list(grid())
     plain = {"fusion": "rrf", "rrf_k": 60, "dense_weight": 1.0, "lexical_weight": 1.0, "sentence_weight": 0.0,
              "article_weight": 0.0, "max_overlap": 1.0}  # the common default: plain RRF
-    base = dict(r.config)
+    base = r.config
     try:
-        r.config = base | plain
+        r.config = base.replace(**plain)
         m = run_eval(r, qs, modes=("hybrid",)).modes["hybrid"].metrics
     finally:
         r.config = base

@@ -287,7 +287,7 @@ def test_page_and_assets_are_served_with_a_strict_policy(server: str) -> None:  
 
 
 def test_page_inserts_api_data_as_text_only() -> None:
-    script = (ROOT / "qa" / "static" / "app.js").read_text(encoding="utf-8")
+    script = (ROOT / "qa" / "serve" / "static" / "app.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, f"app.js uses {sink}: API data must go in as text"
 

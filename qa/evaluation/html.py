@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
+from qa.evaluation.charts import bars, confidence_chart, esc, legend, rank_chart
 from qa.evaluation.gate import Comparison
 from qa.evaluation.report import LATENCY_METRICS, EvalReport, QuestionInfo, QuestionResult, headline_names
 
 COLOURS = {"hybrid": "#4c6ef5", "dense": "#f08c00", "lexical": "#2f9e44"}
 EXTRA_COLOURS = ["#ae3ec9", "#1098ad", "#e8590c"]
-BAR_METRICS = [
-    ("section_recall@1", "R@1"), ("section_recall@5", "R@5"), ("section_mrr@10", "MRR@10"),
-    ("section_ndcg@10", "nDCG@10"), ("answer_in_passage@1", "answer@1"), ("answer_in_passage@5", "answer@5"),
-    ("answerability_auroc", "AUROC"),
-]
-RANK_BUCKETS = ["1", "2", "3", "4", "5", "6–10", "miss"]
-
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 main{max-width:1180px;margin:0 auto;padding:28px 24px 60px}
@@ -65,15 +58,15 @@ def render_html(report: EvalReport, comparison: Comparison | None = None) -> str
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>qa eval — {_e(str(idx.get('name', '')))} — {_e(report.split)}</title>",
+        f"<title>qa eval — {esc(str(idx.get('name', '')))} — {esc(report.split)}</title>",
         f"<style>{CSS}</style></head><body><main>",
         "<h1>Retrieval evaluation</h1>",
         (
-            f"<div class='sub'>{_e(report.questions_file)} · split <b>{_e(report.split)}</b> · "
+            f"<div class='sub'>{esc(report.questions_file)} · split <b>{esc(report.split)}</b> · "
             f"{len(report.questions)} questions ({n_ans} answerable, {len(report.questions) - n_ans} "
-            f"unanswerable) · index <code>{_e(str(idx.get('name')))}</code> "
+            f"unanswerable) · index <code>{esc(str(idx.get('name')))}</code> "
             f"({idx.get('articles')} articles, {idx.get('passages')} passages) · k={report.k} · "
-            f"{_e(report.created_at)}</div>"
+            f"{esc(report.created_at)}</div>"
         ),
     ]
     if comparison is not None:
@@ -81,20 +74,20 @@ def render_html(report: EvalReport, comparison: Comparison | None = None) -> str
         parts.append(f"<div class='sub'>Against the baseline (tolerance {comparison.tolerance}): {verdict} · "
                      f"{len(comparison.lost)} lost, {len(comparison.gained)} gained</div>")
     parts.append("<div class='cards'>" + "".join(
-        f"<div class='card'><b>{_num(v)}</b><span>{_e(label)}</span></div>" for v, label in cards) + "</div>")
-    parts.append("<h2>Modes side by side</h2><div class='panel'>" + _legend(colours) + _bars(report, colours) + "</div>")
-    parts.append("<h2>Where the first gold section lands</h2><div class='panel'>" + _legend(colours)
-                 + _rank_chart(report, colours)
+        f"<div class='card'><b>{_num(v)}</b><span>{esc(label)}</span></div>" for v, label in cards) + "</div>")
+    parts.append("<h2>Modes side by side</h2><div class='panel'>" + legend(colours) + bars(report, colours) + "</div>")
+    parts.append("<h2>Where the first gold section lands</h2><div class='panel'>" + legend(colours)
+                 + rank_chart(report, colours)
                  + f"<div class='muted'>Rank of the first passage from a gold section, over the {n_ans} "
                  "answerable questions.</div></div>")
     parts.append("<h2>Confidence: answerable vs unanswerable</h2><div class='panel'>"
-                 + _confidence_chart(report) + "</div>")
+                 + confidence_chart(report) + "</div>")
     parts.append("<h2>All metrics</h2><div class='panel'>" + _metrics_table(report, comparison) + "</div>")
     if comparison is not None:
         parts.append("<h2>Against the baseline</h2><div class='panel'>" + _comparison(comparison) + "</div>")
     parts.append("<h2>Per tag</h2><div class='panel'>" + _tag_table(report) + "</div>")
     parts.append("<h2>Per question</h2><div class='panel'>" + _question_table(report) + "</div>")
-    parts.append(f"<p class='muted'>Retrieval settings: <code>{_e(str(report.retrieval))}</code>. Latency is wall "
+    parts.append(f"<p class='muted'>Retrieval settings: <code>{esc(str(report.retrieval))}</code>. Latency is wall "
                  "time around <code>Retriever.search</code>"
                  + ("" if report.latency_includes_embedding else " (query embedding excluded)") + ".</p>")
     parts.append("</main></body></html>\n")
@@ -104,128 +97,10 @@ def render_html(report: EvalReport, comparison: Comparison | None = None) -> str
 # -- charts --------------------------------------------------------------------------------------------
 
 
-def _bars(report: EvalReport, colours: dict[str, str]) -> str:
-    modes = list(report.modes)
-    w, h, left, bottom, top = 1100, 260, 40, 36, 12
-    group = (w - left) / len(BAR_METRICS)
-    bar = min(34.0, (group - 18) / len(modes))
-    plot_h = h - bottom - top
-    out = [f"<svg viewBox='0 0 {w} {h}' width='100%' role='img' aria-label='metrics per mode'>"]
-    out += _y_grid(left, w, top, plot_h)
-    for gi, (name, label) in enumerate(BAR_METRICS):
-        x0 = left + gi * group + (group - bar * len(modes)) / 2
-        for mi, mode in enumerate(modes):
-            v = report.modes[mode].metrics.get(name)
-            if v is None:
-                continue
-            bh = plot_h * v
-            x = x0 + mi * bar
-            out.append(f"<rect x='{x:.1f}' y='{top + plot_h - bh:.1f}' width='{bar - 3:.1f}' height='{bh:.1f}' "
-                       f"rx='2' fill='{colours[mode]}'><title>{_e(mode)} {_e(name)} = {v:.3f}</title></rect>")
-            out.append(f"<text x='{x + (bar - 3) / 2:.1f}' y='{top + plot_h - bh - 3:.1f}' text-anchor='middle' "
-                       f"style='font-size:10px'>{v:.2f}</text>")
-        out.append(f"<text x='{left + gi * group + group / 2:.1f}' y='{h - 12}' text-anchor='middle'>{_e(label)}</text>")
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _rank_chart(report: EvalReport, colours: dict[str, str]) -> str:
-    modes = list(report.modes)
-    answerable = {q.id for q in report.questions if q.answerable}
-    counts = {m: dict.fromkeys(RANK_BUCKETS, 0) for m in modes}
-    for m in modes:
-        for r in report.modes[m].questions:
-            if r.id in answerable:
-                counts[m][_bucket(r.section_rank)] += 1
-    peak = max([1] + [c for m in modes for c in counts[m].values()])
-    w, h, left, bottom, top = 1100, 240, 40, 30, 14
-    group = (w - left) / len(RANK_BUCKETS)
-    bar = min(40.0, (group - 24) / len(modes))
-    plot_h = h - bottom - top
-    out = [f"<svg viewBox='0 0 {w} {h}' width='100%' role='img' aria-label='rank distribution'>"]
-    for i in range(5):
-        y = top + plot_h * i / 4
-        out.append(f"<line x1='{left}' x2='{w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eceef2'/>")
-        out.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{round(peak * (4 - i) / 4)}</text>")
-    for bi, bucket in enumerate(RANK_BUCKETS):
-        x0 = left + bi * group + (group - bar * len(modes)) / 2
-        for mi, mode in enumerate(modes):
-            c = counts[mode][bucket]
-            bh = plot_h * c / peak
-            x = x0 + mi * bar
-            fill = colours[mode] if bucket != "miss" else "#c92a2a"
-            opacity = "1" if bucket != "miss" else str(0.45 + 0.55 * (mi + 1) / len(modes))
-            out.append(f"<rect x='{x:.1f}' y='{top + plot_h - bh:.1f}' width='{bar - 3:.1f}' height='{bh:.1f}' "
-                       f"rx='2' fill='{fill}' fill-opacity='{opacity}'><title>{_e(mode)}: {c} at rank "
-                       f"{_e(bucket)}</title></rect>")
-            if c:
-                out.append(f"<text x='{x + (bar - 3) / 2:.1f}' y='{top + plot_h - bh - 3:.1f}' "
-                           f"text-anchor='middle' style='font-size:10px'>{c}</text>")
-        label = f"rank {bucket}" if bucket != "miss" else f"not in top {report.k}"
-        out.append(f"<text x='{left + bi * group + group / 2:.1f}' y='{h - 8}' text-anchor='middle'>{label}</text>")
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _confidence_chart(report: EvalReport) -> str:
-    """One row per mode: answerable questions as green dots, unanswerable as red, the threshold as a line."""
-    modes = list(report.modes)
-    answerable = {q.id: q.answerable for q in report.questions}
-    w, row_h, left, right = 1100, 56, 90, 20
-    h = row_h * len(modes) + 30
-    span = w - left - right
-    out = [f"<svg viewBox='0 0 {w} {h}' width='100%' role='img' aria-label='confidence per question'>"]
-    for i in range(11):
-        x = left + span * i / 10
-        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='0' y2='{h - 24}' stroke='#eceef2'/>")
-        out.append(f"<text x='{x:.1f}' y='{h - 8}' text-anchor='middle'>{i / 10:.1f}</text>")
-    from qa.calibration import for_mode
-
-    for mi, mode in enumerate(modes):
-        y0 = mi * row_h
-        threshold = for_mode(report.retrieval, mode).get("threshold")  # each mode has its own
-        if isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0:
-            x = left + span * float(threshold)
-            out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y0 + 2}' y2='{y0 + row_h - 2}' stroke='#1d2330' "
-                       f"stroke-dasharray='4 3'><title>{_e(mode)} threshold {threshold}</title></line>")
-        out.append(f"<text x='{left - 10}' y='{y0 + row_h / 2 + 4:.1f}' text-anchor='end'>{_e(mode)}</text>")
-        for j, r in enumerate(report.modes[mode].questions):
-            ok = answerable.get(r.id, False)
-            jitter = ((j * 37) % 17) / 17  # deterministic spread so equal confidences stay visible
-            y = y0 + (8 + jitter * 16 if ok else 30 + jitter * 16)
-            x = left + span * max(0.0, min(1.0, r.confidence))
-            colour = "#2f9e44" if ok else "#e03131"
-            out.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3.6' fill='{colour}' fill-opacity='0.65'>"
-                       f"<title>{_e(r.id)} ({'answerable' if ok else 'unanswerable'}): {r.confidence:.3f}"
-                       "</title></circle>")
-    out.append("</svg>")
-    legend = ("<div class='legend'><span><i style='background:#2f9e44'></i>answerable (upper band)</span>"
-              "<span><i style='background:#e03131'></i>unanswerable (lower band)</span>"
-              "<span>dashed line: the answerable threshold</span></div>")
-    return legend + "".join(out)
-
-
-def _y_grid(left: int, w: int, top: int, plot_h: float) -> list[str]:
-    out = []
-    for i in range(5):
-        y = top + plot_h * i / 4
-        out.append(f"<line x1='{left}' x2='{w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eceef2'/>")
-        out.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{1 - i / 4:.2f}</text>")
-    return out
-
-
-def _legend(colours: dict[str, str]) -> str:
-    return "<div class='legend'>" + "".join(
-        f"<span><i style='background:{c}'></i>{_e(m)}</span>" for m, c in colours.items()) + "</div>"
-
-
-# -- tables --------------------------------------------------------------------------------------------
-
-
 def _metrics_table(report: EvalReport, comparison: Comparison | None) -> str:
     modes = list(report.modes)
     deltas = {(d.mode, d.metric): d for d in comparison.metrics} if comparison else {}
-    rows = ["<table><tr><th>metric</th>" + "".join(f"<th class='n'>{_e(m)}</th>" for m in modes) + "</tr>"]
+    rows = ["<table><tr><th>metric</th>" + "".join(f"<th class='n'>{esc(m)}</th>" for m in modes) + "</tr>"]
     for name in headline_names():
         cells = []
         for m in modes:
@@ -236,15 +111,15 @@ def _metrics_table(report: EvalReport, comparison: Comparison | None) -> str:
                 cls = "down" if d.delta < 0 else "up"
                 text += f" <span class='{cls}'>({d.delta:+.3f})</span>"
             cells.append(f"<td class='n'>{text}</td>")
-        rows.append(f"<tr><td>{_e(name)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td>{esc(name)}</td>{''.join(cells)}</tr>")
     return "".join(rows) + "</table>"
 
 
 def _comparison(comparison: Comparison) -> str:
-    out = [f"<p>{_e(n)}</p>" for n in comparison.notes]
+    out = [f"<p>{esc(n)}</p>" for n in comparison.notes]
     if comparison.regressions:
         out.append("<p class='fail'>Regressions: " + ", ".join(
-            f"{_e(d.mode)} {_e(d.metric)} {_num(d.baseline)} → {_num(d.current)}" for d in comparison.regressions)
+            f"{esc(d.mode)} {esc(d.metric)} {_num(d.baseline)} → {_num(d.current)}" for d in comparison.regressions)
             + "</p>")
     if not comparison.changes:
         out.append("<p>No question changed outcome.</p>")
@@ -253,7 +128,7 @@ def _comparison(comparison: Comparison) -> str:
                "<th></th></tr>")
     for c in comparison.changes:
         verdict = "<span class='down'>lost</span>" if c.lost else "<span class='up'>gained</span>"
-        out.append(f"<tr><td>{_e(c.mode)}</td><td>{_e(c.id)}</td><td>{_e(c.what)}</td>"
+        out.append(f"<tr><td>{esc(c.mode)}</td><td>{esc(c.id)}</td><td>{esc(c.what)}</td>"
                    f"<td class='n'>{_rank_text(c.rank_before)}</td><td class='n'>{_rank_text(c.rank_after)}</td>"
                    f"<td>{verdict}</td></tr>")
     return "".join(out) + "</table>"
@@ -262,8 +137,8 @@ def _comparison(comparison: Comparison) -> str:
 def _tag_table(report: EvalReport) -> str:
     modes = list(report.modes)
     head = "<tr><th>tag</th><th class='n'>n</th>" + "".join(
-        f"<th class='n'>{_e(m)} R@1</th><th class='n'>{_e(m)} R@5</th><th class='n'>{_e(m)} answer@5</th>"
-        f"<th class='n'>{_e(m)} said answerable</th>" for m in modes) + "</tr>"
+        f"<th class='n'>{esc(m)} R@1</th><th class='n'>{esc(m)} R@5</th><th class='n'>{esc(m)} answer@5</th>"
+        f"<th class='n'>{esc(m)} said answerable</th>" for m in modes) + "</tr>"
     rows = ["<table>", head]
     for tag in sorted(report.modes[modes[0]].tags):
         n = report.modes[modes[0]].tags[tag]["n"] or 0
@@ -271,7 +146,7 @@ def _tag_table(report: EvalReport) -> str:
             f"<td class='n'>{_num(t['section_recall@1'])}</td><td class='n'>{_num(t['section_recall@5'])}</td>"
             f"<td class='n'>{_num(t['answer_in_passage@5'])}</td><td class='n'>{_num(t['answerable_rate'])}</td>"
             for t in (report.modes[m].tags[tag] for m in modes))
-        rows.append(f"<tr><td>{_e(tag)}</td><td class='n'>{int(n)}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{esc(tag)}</td><td class='n'>{int(n)}</td>{cells}</tr>")
     return "".join(rows) + "</table>"
 
 
@@ -281,32 +156,32 @@ def _question_table(report: EvalReport) -> str:
     rows = ["<p class='muted'>Cells give the rank of the first gold-section passage (green 1, yellow 2–5, red later "
             "or missing); for unanswerable questions ✓ means the retriever declined, ✗ that it claimed an answer."
             "</p><table><tr><th>id</th><th>question</th><th>gold</th>"
-            + "".join(f"<th class='n'>{_e(m)}</th>" for m in modes)
-            + f"<th>top passages ({_e(modes[0])})</th></tr>"]
+            + "".join(f"<th class='n'>{esc(m)}</th>" for m in modes)
+            + f"<th>top passages ({esc(modes[0])})</th></tr>"]
     for q in report.questions:
         results = [by_mode[m][q.id] for m in modes]
-        gold = ("<br>".join(_e(" › ".join(s) or "(lead)") for s in q.sections)
-                + (f"<br><span class='muted'>“{_e(q.answer or '')}”</span>" if q.answer else "")
-                + "".join(f"<br>{_e(a['article'])} § " + "; ".join(_e(" › ".join(s) or "(lead)") for s in a["sections"])
-                          + f" <span class='muted'>“{_e(a['answer'])}”</span>" for a in q.also)
+        gold = ("<br>".join(esc(" › ".join(s) or "(lead)") for s in q.sections)
+                + (f"<br><span class='muted'>“{esc(q.answer or '')}”</span>" if q.answer else "")
+                + "".join(f"<br>{esc(a['article'])} § " + "; ".join(esc(" › ".join(s) or "(lead)") for s in a["sections"])
+                          + f" <span class='muted'>“{esc(a['answer'])}”</span>" for a in q.also)
                 ) if q.answerable else "<span class='muted'>unanswerable</span>"
         cells = "".join(_rank_td(q, r) for r in results)
-        rows.append(f"<tr><td>{_e(q.id)}</td><td>{_e(q.question)}<br><span class='muted'>{_e(', '.join(q.tags))}"
+        rows.append(f"<tr><td>{esc(q.id)}</td><td>{esc(q.question)}<br><span class='muted'>{esc(', '.join(q.tags))}"
                     f"</span></td><td>{gold}</td>{cells}<td>{_hits_details(q, results[0])}</td></tr>")
     return "".join(rows) + "</table>"
 
 
 def _hits_details(q: QuestionInfo, r: QuestionResult) -> str:
     if not r.hits:
-        return _e(r.top_citation or "—")
+        return esc(r.top_citation or "—")
     gold = q.gold_keys()
     items = []
     for h in r.hits[:5]:
         where = " › ".join(h.section) or "(lead)"
         mark = " ★" if (h.article, tuple(h.section)) in gold else ""
         ans = " ✎" if h.has_answer else ""
-        items.append(f"<li>{_e(h.article)} § {_e(where)}{mark}{ans} <span class='muted'>{h.score:.3f}</span></li>")
-    return (f"<details><summary>{_e(r.top_citation or '—')} · conf {r.confidence:.2f}</summary><ol>"
+        items.append(f"<li>{esc(h.article)} § {esc(where)}{mark}{ans} <span class='muted'>{h.score:.3f}</span></li>")
+    return (f"<details><summary>{esc(r.top_citation or '—')} · conf {r.confidence:.2f}</summary><ol>"
             + "".join(items) + "</ol><span class='muted'>★ gold section · ✎ holds the answer text</span></details>")
 
 
@@ -318,19 +193,9 @@ def _rank_td(q: QuestionInfo, r: QuestionResult) -> str:
     return f"<td class='n {cls}'>{_rank_text(rank)}</td>"
 
 
-def _bucket(rank: int | None) -> str:
-    if rank is None:
-        return "miss"
-    return str(rank) if rank <= 5 else "6–10" if rank <= 10 else "miss"
-
-
 def _rank_text(rank: int | None) -> str:
     return "—" if rank is None else str(rank)
 
 
 def _num(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)

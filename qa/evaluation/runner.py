@@ -1,20 +1,19 @@
 """Run an eval set through one loaded Retriever, in-process, and score it.
 
-    from qa.retriever import Retriever
+    from qa import Retriever
     from qa.evaluation import load_questions, run_eval, split_questions
 
     retriever = Retriever.load("index/default")                      # load once
     questions = split_questions(load_questions("eval/kherson.jsonl"), "tune")
     vectors = encode_questions(retriever, questions)                  # optional: embed once per sweep
     for rrf_k in (10, 30, 60):
-        retriever.config["rrf_k"] = rrf_k                             # the runner reads config at run time
+        retriever.config = retriever.config.replace(rrf_k=rrf_k)       # the runner reads config at run time
         report = run_eval(retriever, questions, modes=("hybrid",), vectors=vectors)
         print(rrf_k, report.modes["hybrid"].metrics["section_mrr@10"])
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from qa.evaluation import answerability as am
 from qa.evaluation import metrics as m
 from qa.evaluation.questions import Question
-from qa.evaluation.text import normalize_answer, token_f1
 from qa.evaluation.report import (
     KS,
     EvalReport,
@@ -33,10 +31,11 @@ from qa.evaluation.report import (
     QuestionResult,
     headline_names,
 )
+from qa.evaluation.text import normalize_answer, token_f1
 from qa.records import SearchResult
 
 if TYPE_CHECKING:
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
 READ_SUFFIX = "+read"
 TAG_METRICS = (
@@ -167,7 +166,7 @@ def run_eval(
             "model": manifest.model.get("name"),
             "built_at": manifest.built_at,
         },
-        retrieval=copy.deepcopy(dict(retriever.config)),
+        retrieval=retriever.config.to_dict(),
         latency_includes_embedding=vectors is None,
         questions=[_info(q) for q in questions],
         modes=reports,

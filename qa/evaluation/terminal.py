@@ -12,8 +12,6 @@ FOUND_AT = 5
 
 def render(report: EvalReport, console: Any, comparison: Comparison | None = None, verbose: bool = False) -> None:
     """Print the whole report to a rich Console."""
-    from rich.table import Table
-
     idx = report.index
     n_ans = sum(q.answerable for q in report.questions)
     console.print(
@@ -21,9 +19,18 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
         f"{len(report.questions)} questions ({n_ans} answerable, {len(report.questions) - n_ans} unanswerable) · "
         f"index {idx.get('name')} ({idx.get('articles')} articles, {idx.get('passages')} passages) · k={report.k}"
     )
+    console.print(_metrics_table(report, comparison))
+    console.print(_tag_table(report))
+    console.print(_question_table(report, verbose))
+    if comparison is not None:
+        render_comparison(comparison, console)
+
+
+def _metrics_table(report: EvalReport, comparison: Comparison | None) -> Any:
+    from rich.table import Table
+
     modes = list(report.modes)
     deltas = {(d.mode, d.metric): d for d in comparison.metrics} if comparison else {}
-
     table = Table(title="Metrics per mode (section = gold article and section; article = gold article)")
     table.add_column("metric")
     for mode in modes:
@@ -41,8 +48,13 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
                 cell += f" [red](was {d.baseline:.3f})[/]"
             row.append(cell)
         table.add_row(*row)
-    console.print(table)
+    return table
 
+
+def _tag_table(report: EvalReport) -> Any:
+    from rich.table import Table
+
+    modes = list(report.modes)
     tags = Table(title="Per tag (R@k on section level; 'said ans.' = share of the tag's questions flagged answerable)")
     tags.add_column("tag")
     tags.add_column("n", justify="right")
@@ -57,8 +69,13 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
             t = report.modes[mode].tags[tag]
             row += [_fmt("", t["section_recall@1"]), _fmt("", t["section_recall@5"]), _fmt("", t["answerable_rate"])]
         tags.add_row(*row)
-    console.print(tags)
+    return tags
 
+
+def _question_table(report: EvalReport, verbose: bool) -> Any:
+    from rich.table import Table
+
+    modes = list(report.modes)
     rows = [q for q in report.questions if verbose or _trouble(q, [report.modes[m].by_id()[q.id] for m in modes])]
     title = "Every question" if verbose else f"Misses: gold section not in the top {FOUND_AT}, or answerability wrong"
     per_q = Table(title=f"{title} ({len(rows)} of {len(report.questions)}; rank = first gold section)")
@@ -77,10 +94,7 @@ def render(report: EvalReport, console: Any, comparison: Comparison | None = Non
             q.id, q.question, *[_rank_cell(q, r) for r in results], first.top_citation or "—",
             f"{first.confidence:.2f}", _outcome(q, first),
         )
-    console.print(per_q)
-
-    if comparison is not None:
-        render_comparison(comparison, console)
+    return per_q
 
 
 def render_comparison(comparison: Comparison, console: Any) -> None:

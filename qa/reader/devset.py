@@ -14,6 +14,7 @@ import json
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 from qa.reader import data
 
@@ -41,7 +42,7 @@ def write(data_dir: Path, folder: Path, seed: int = 13, answerable: int = 500, n
             qas += [(qid, q, aid, a, n) for qid, q, a, _ in para.qas]
         (articles / f"{aid}.md").write_text("\n".join(lines), encoding="utf-8")
     rng.shuffle(qas)
-    rows = [{"id": f"d{i:04d}", "question": q, "article": aid, "sections": [[f"Paragraph {n}"]], "answer": a,
+    rows: list[dict[str, Any]] = [{"id": f"d{i:04d}", "question": q, "article": aid, "sections": [[f"Paragraph {n}"]], "answer": a,
              "tags": ["squad"]} for i, (_, q, aid, a, n) in enumerate(qas[:answerable])]
     by_title = {slug(t): paras for t, paras in dev.squad.items()}
     pools = data._pools(dev)

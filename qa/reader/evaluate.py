@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from qa import calibration
 from qa.evaluation.text import normalize_answer, token_f1
 from qa.reader.data import Example
 from qa.reader.features import encode, title_prefix
 from qa.reader.model import Reader, Reading, best_spans
+from qa.search import calibration
 
 
 def auroc(positive: list[float], negative: list[float]) -> float:

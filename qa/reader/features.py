@@ -70,8 +70,8 @@ def training_rows(tokenizer: Any, examples: list[Example], max_length: int, seed
     enc = encode(tokenizer, [e.question for e in examples], [title_prefix(e.title) for e in examples],
                  [e.context for e in examples], max_length)
     windows: dict[int, list[int]] = {}
-    for row, ex in enumerate(enc.row_of):
-        windows.setdefault(ex, []).append(row)
+    for row, pair in enumerate(enc.row_of):
+        windows.setdefault(pair, []).append(row)
     keep, starts, ends = [], [], []
     for ex_i, rows in windows.items():
         ex = examples[ex_i]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from qa.articles import load_file
 from qa.errors import QAError
+from qa.ingest.articles import load_file
 from qa.reader.model import Reader
 from qa.reader.stage import ReadConfig
 from qa.records import Chunk

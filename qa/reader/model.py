@@ -75,7 +75,7 @@ class Reader:
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-        from qa.embedder import native_bf16
+        from qa.embed.model import native_bf16
 
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForQuestionAnswering.from_pretrained(str(path), torch_dtype=torch.float32)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from qa.highlight import sentence_spans
 from qa.reader.model import Reader, Reading
 from qa.records import Answer, Chunk, Hit
+from qa.search.highlight import sentence_spans
 
 CONFIG_FILE = "qa-reader.json"
 

@@ -35,6 +35,7 @@ class TrainConfig:
     warmup: float = 0.06
     epochs: float = 1.0
     checkpoint_every: int = 100
+    max_steps: int | None = None  # stop after this many steps of the schedule (it still spans all of them)
     base_model: str | None = None  # a model folder; None = the bundled all-MiniLM-L6-v2
     bf16: bool | None = None  # None: where the device has native bf16
 
@@ -69,7 +70,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
 
     torch.manual_seed(cfg.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    from qa.embedder import native_bf16
+    from qa.embed.model import native_bf16
 
     # bf16 autocast only where the hardware has it: on a CPU without AVX512-BF16/AMX a training step under
     # bf16 autocast measured 13x slower than fp32 (20 s vs 1.5 s for 8 pairs of 160 tokens)
@@ -96,7 +97,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     log(f"training on {n_rows} rows, {total_steps} steps of {cfg.batch_size}, {device}, bf16={bf16}")
     model.train()
     t0, seen, losses = time.time(), 0, []
-    while step < total_steps:
+    stop = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
+    while step < stop:
         idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in rows.items()}
         length = int(batch["attention_mask"].sum(1).max())  # trim the padding every row shares
@@ -111,9 +113,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
         step += 1
         seen += len(idx)
         losses.append(float(loss.detach()))
-        if step % 20 == 0 or step == total_steps:
+        if step % 20 == 0 or step == stop:
             log(f"step {step}/{total_steps} loss {np.mean(losses[-20:]):.3f} {seen / (time.time() - t0):.1f} ex/s")
-        if step % cfg.checkpoint_every == 0 or step == total_steps:
+        if step % cfg.checkpoint_every == 0 or step == stop:
             _checkpoint(model, optim, sched, step, ckpt)
     model.eval()
     model.to("cpu")

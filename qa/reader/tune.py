@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.calibration import auroc, fit_logistic, threshold_for_precision
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
 from qa.reader.stage import ReadConfig, features, order_by_reader
+from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (5, 10, 15, 20)
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -90,7 +90,7 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     config = ReadConfig(passages=n, rank_weight=w, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
                         intercept=intercept)
     scores = x @ coef + intercept
-    threshold = threshold_for_precision(1 / (1 + np.exp(-scores)), y, precision)
+    threshold = threshold_for_precision((1 / (1 + np.exp(-scores))).tolist(), y.tolist(), precision)
     config = ReadConfig(passages=n, rank_weight=w, coef=config.coef, intercept=intercept, threshold=threshold)
     report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
     report["grid_first_right_tune"] = {f"{n}x{w}": round(v, 4) for (n, w), v in grid.items()}
@@ -136,7 +136,7 @@ def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
     from qa.build import build
     from qa.evaluation import load_questions
     from qa.reader import devset
-    from qa.retriever import Retriever
+    from qa.search.retriever import Retriever
 
     work = Path(work)
     questions_file = work / "questions.jsonl"

@@ -1,0 +1,1 @@
+"""Embedding: the bundled MiniLM model turning passages, sentences and queries into unit vectors."""

@@ -1,0 +1,112 @@
+"""The retrieval settings an index is searched with, typed: `RetrievalConfig`, read from the manifest.
+
+`qa tune` writes them to `eval/retrieval.json`, `qa build` copies that file into the manifest's
+`retrieval`, and `RetrievalConfig.from_manifest` reads it back; a key the manifest lacks takes the default
+below (a copy of eval/retrieval.json; tests/test_ranking.py checks they agree). Values are converted here,
+at the edge, so the search stages read typed fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One mode's answerability model: σ(intercept + Σ coef·feature), answerable at ≥ threshold."""
+
+    features: tuple[str, ...] = ()
+    coef: tuple[float, ...] = ()
+    intercept: float = 0.0
+    threshold: float = 1.01  # above 1: never answerable (a mode without a model)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        return cls(
+            features=tuple(str(f) for f in d.get("features", ())),
+            coef=tuple(float(c) for c in d.get("coef", ())),
+            intercept=float(d.get("intercept", 0.0)),
+            threshold=float(d.get("threshold", 1.01)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
+                "threshold": self.threshold}
+
+
+DEFAULT_CALIBRATIONS = {
+    "hybrid": Calibration(("top_sentence", "gap_sentence", "top_lexical"), (9.35259, 9.02585, 2.5756), -7.51271,
+                          0.5276),
+    "dense": Calibration(("top_dense", "gap_dense"), (7.86299, 4.96822), -3.1573, 0.7613),
+    "lexical": Calibration(("top_lexical", "gap_lexical"), (3.78993, 0.67887), -3.2683, 0.6362),
+}
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Fusion, ranking and answerability settings (defaults: the tuned eval/retrieval.json)."""
+
+    fusion: Literal["rrf", "weighted"] = "rrf"  # weighted: alpha · minmax dense + (1 − alpha) · minmax BM25
+    rrf_k: int = 20
+    dense_weight: float = 0.4
+    lexical_weight: float = 1.0
+    alpha: float = 0.5
+    candidates: int = 50  # from each retriever, before fusion
+    article_weight: float = 0.5  # article prior (qa/search/ranking.py), chosen by `qa tune`
+    max_overlap: float = 1.0  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
+    sentence_weight: float = 0.5  # RRF weight of the best-sentence ranking (qa/embed/sentences.py); 0 = off
+    calibrations: Mapping[str, Calibration] = field(default_factory=lambda: dict(DEFAULT_CALIBRATIONS))
+
+    @classmethod
+    def from_manifest(cls, retrieval: Mapping[str, Any]) -> RetrievalConfig:
+        """The manifest's `retrieval` over the defaults. Per-mode models live under `calibrations` (a mode
+        missing there is never answerable); a manifest from before them carries one model under
+        `calibration` + `threshold`, which is the hybrid one."""
+        defaults = {m: c.to_dict() for m, c in DEFAULT_CALIBRATIONS.items()}
+        merged = {"calibrations": defaults} | dict(retrieval)
+        if "calibrations" not in retrieval and "calibration" in retrieval:
+            merged["calibrations"] = defaults | {"hybrid": for_mode(retrieval, "hybrid")}
+        calibrations = {m: Calibration.from_dict(for_mode(merged, m)) for m in MODES}
+        return cls().replace(**{k: v for k, v in retrieval.items() if k in _SCALARS}, calibrations=calibrations)
+
+    def replace(self, **changes: Any) -> RetrievalConfig:
+        """A copy with `changes` (converted to the fields' types), as `qa tune` tries settings."""
+        typed = {k: _SCALARS[k](v) if k in _SCALARS else v for k, v in changes.items()}
+        if typed.get("fusion", self.fusion) not in ("rrf", "weighted"):
+            raise ValueError(f"unknown fusion {typed['fusion']!r}: use rrf or weighted")
+        return dataclasses.replace(self, **typed)
+
+    def calibration(self, mode: str) -> Calibration:
+        return self.calibrations.get(mode, Calibration())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest / eval-report form."""
+        return {k: getattr(self, k) for k in _SCALARS} | {
+            "calibrations": {m: c.to_dict() for m, c in self.calibrations.items()}
+        }
+
+
+def for_mode(retrieval: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The calibration (features, coef, intercept, threshold) for `mode` from a manifest's `retrieval`.
+
+    Per-mode models live under `calibrations`; a legacy single model (`calibration` + `threshold`) is the
+    hybrid one. A mode with neither gets a model that never marks anything answerable (confidence 0.5,
+    threshold above 1), rather than borrowing another mode's features.
+    """
+    per_mode = retrieval.get("calibrations")
+    if isinstance(per_mode, Mapping) and isinstance(per_mode.get(mode), Mapping):
+        return dict(per_mode[mode])
+    if mode == "hybrid" and isinstance(retrieval.get("calibration"), Mapping):
+        return dict(retrieval["calibration"]) | {"threshold": float(retrieval.get("threshold", 0.5))}
+    return {"features": [], "coef": [], "intercept": 0.0, "threshold": 1.01}
+
+
+_SCALARS: dict[str, Any] = {
+    "fusion": str, "rrf_k": int, "dense_weight": float, "lexical_weight": float, "alpha": float,
+    "candidates": int, "article_weight": float, "max_overlap": float, "sentence_weight": float,
+}

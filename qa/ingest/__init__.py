@@ -1,0 +1,1 @@
+"""Reading articles: Markdown files with front matter → `Article` records → passages (`Chunk`s)."""

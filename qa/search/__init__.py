@@ -1,0 +1,1 @@
+"""Searching an index: candidates → fusion → ranking → hits → confidence, behind `Retriever`."""

@@ -1,0 +1,23 @@
+"""Stage `confidence`: whether the top hit answers the question, from the mode's calibrated logistic model
+(qa/search/calibration.py) — unless an earlier stage (a reader) has judged that already."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from qa.search.calibration import confidence as calibrated
+from qa.search.calibration import features
+from qa.search.stages import SearchIndex, SearchState
+
+
+def confidence(index: SearchIndex, state: SearchState) -> SearchState:
+    """Fills `features`, and `confidence` + `answerable` where no earlier stage set them."""
+    fused_top = state.ranked[0][1] if state.ranked and state.mode == "hybrid" else 0.0
+    sentence = state.sentence.scores if state.sentence is not None else None
+    feats = features(state.dense, state.lexical, state.top_article, fused_top, sentence)
+    if state.confidence is not None and state.answerable is not None:
+        return dataclasses.replace(state, features=feats)
+    calibration = index.config.calibration(state.mode)
+    value = calibrated(calibration.to_dict(), feats)
+    answerable = bool(state.hits) and value >= calibration.threshold
+    return dataclasses.replace(state, features=feats, confidence=value, answerable=answerable)

@@ -1,0 +1,20 @@
+"""Stage `read`: the reader (qa/reader) reads the top passages with the question, reorders them, finds the
+answer span and judges answerability; then the hits are cut to k. A no-op when the query does not read."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from qa.reader.stage import read_hits
+from qa.search.stages import SearchIndex, SearchState
+
+
+def read(index: SearchIndex, state: SearchState) -> SearchState:
+    if not state.read or index.reader is None or not state.hits:
+        return dataclasses.replace(state, hits=state.hits[: state.k])
+    p = min(max(float(state.confidence or 0.0), 1e-6), 1 - 1e-6)
+    outcome = read_hits(index.reader, index.read_config, state.query, state.hits, state.k,
+                        {"retrieval_logit": math.log(p / (1 - p))}, index.sources.region)
+    return dataclasses.replace(state, hits=outcome.hits, answer=outcome.answer, confidence=outcome.confidence,
+                               answerable=outcome.answerable, features=state.features | outcome.features)

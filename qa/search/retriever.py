@@ -1,0 +1,194 @@
+"""Retriever: loads one index folder and answers queries (dense, lexical or hybrid) with cited hits.
+
+This is the Python API for backends that embed `qa`::
+
+    retriever = Retriever.load("index/default")
+    result = retriever.search("How many troops withdrew?", k=5, mode="hybrid")
+    ctx = retriever.context("How many troops withdrew?", max_tokens=1000)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.embed.embedder import Embedder
+from qa.embed.sentences import SentenceVectors
+from qa.errors import InvalidRequest, NotFound
+from qa.index import folder as ix
+from qa.index.contract import expected
+from qa.index.lexical import LexicalIndex
+from qa.index.retrieval import MODES, RetrievalConfig
+from qa.index.stores import LexicalSearch, VectorStore, open_store
+from qa.ingest.tokens import count_tokens
+from qa.reader.load import SourceFiles, load_reader
+from qa.reader.model import Reader
+from qa.reader.stage import ReadConfig
+from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
+from qa.search.candidates import ms
+from qa.search.pipeline import STAGES
+from qa.search.ranking import ArticleVectors
+from qa.search.stages import SearchState, Stage
+from qa.settings import Settings, get_settings
+
+__all__ = ["MODES", "Retriever"]
+MAX_QUERY_CHARS = 2000
+
+
+class Retriever:
+    """Read-only view of one index version; safe to share between threads."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: ix.Manifest,
+        chunks: list[Chunk],
+        articles: list[ArticleInfo],
+        store: VectorStore,
+        lexical: LexicalSearch,
+        embedder: Embedder,
+        stages: tuple[Stage, ...] = STAGES,
+        reader: Reader | None = None,
+        read_config: ReadConfig | None = None,
+        seeds: Path | None = None,
+    ) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.chunks = chunks
+        self.articles = {a.id: a for a in articles}
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self.stages = stages
+        self.reader = reader
+        self.read_config = read_config or ReadConfig()
+        self.read_default = reader is not None  # `read` when a query does not say (QA_READ)
+        self.sources = SourceFiles(seeds, {a.id: a.content_hash for a in articles})
+        self.config = RetrievalConfig.from_manifest(manifest.retrieval)  # `qa tune` swaps in other settings
+        rows: dict[str, list[int]] = {}
+        for i, c in enumerate(chunks):
+            rows.setdefault(c.article_id, []).append(i)
+        self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self.idf: dict[str, float] | None = lexical.idf()  # weights for highlights
+        try:
+            self.article_vectors: ArticleVectors | None = ArticleVectors(
+                chunks, np.asarray(ix.read_vectors(folder))
+            )
+        except (OSError, ValueError):
+            self.article_vectors = None
+        self.sentences: SentenceVectors | None = ix.read_sentences(folder, len(chunks))
+
+    @classmethod
+    def load(
+        cls, index_dir: str | Path | None = None, settings: Settings | None = None, embedder: Embedder | None = None
+    ) -> Retriever:
+        """Open the index (following the `index/<name>` link once) and check it suits the settings."""
+        settings = settings or get_settings()
+        folder = ix.resolve(Path(index_dir) if index_dir is not None else settings.index)
+        manifest = ix.read_manifest(folder)
+        ix.check_compatible(manifest, expected(settings))
+        chunks = ix.read_chunks(folder)
+        articles = ix.read_articles(folder)
+        store = open_store(folder, manifest, settings, chunks)
+        lexical = store.lexical_index() or LexicalIndex.load(folder, len(chunks))
+        embedder = embedder or Embedder.from_settings(settings)
+        reader, read_config = load_reader(settings)
+        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader, read_config,
+                        settings.seeds)
+        retriever.read_default = reader is not None and settings.read
+        return retriever
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    def validate(self, query: str, k: int, mode: str, articles: list[str] | None) -> str:
+        query = query.strip() if isinstance(query, str) else ""
+        if not query:
+            raise InvalidRequest("query must not be empty", code="invalid_query")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters", code="invalid_query")
+        if not 1 <= k <= 50:
+            raise InvalidRequest("k must be between 1 and 50", code="invalid_k")
+        if mode not in MODES:
+            raise InvalidRequest(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
+        if articles is not None:
+            unknown = [a for a in articles if a not in self.articles]
+            if unknown:
+                raise NotFound(f"unknown article id(s): {', '.join(unknown[:10])}", code="unknown_article")
+        return query
+
+    def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
+        if articles is None:
+            return None
+        parts = [self._rows_by_article[a] for a in articles if a in self._rows_by_article]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        articles: list[str] | None = None,
+        query_vector: np.ndarray | None = None,
+        read: bool | None = None,
+    ) -> SearchResult:
+        """Top-k passages for a question, with citations, highlight and calibrated confidence. With `read`
+        (default: on where a reader is installed) the reader reorders the top passages and gives the answer;
+        with no reader installed `read` changes nothing (`answer` stays None)."""
+        t0 = time.perf_counter()
+        query = self.validate(query, k, mode, articles)
+        reading = self.reader is not None and (self.read_default if read is None else bool(read))
+        depth = max(k, self.read_config.passages) if reading else k
+        state = SearchState(query, k, mode, self._allowed(articles), query_vector, read=reading, depth=depth)
+        for stage in self.stages:
+            t = time.perf_counter()
+            state = stage.run(self, state)
+            if stage.timer:
+                state.timings[stage.timer] = round(state.timings.get(stage.timer, 0.0) + ms(t), 3)
+        return SearchResult(
+            query=query,
+            mode=mode,
+            hits=state.hits,
+            answerable=bool(state.answerable),
+            confidence=float(state.confidence or 0.0),
+            took_ms=ms(t0),
+            timings=state.timings,
+            features=state.features,
+            answer=state.answer,
+            read=reading,
+        )
+
+    def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20,
+                read: bool | None = None) -> Context:
+        """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens (in the
+        reader's order when it reads)."""
+        if not 1 <= max_tokens <= 100_000:
+            raise InvalidRequest("max_tokens must be between 1 and 100000", code="invalid_max_tokens")
+        result = self.search(query, k=min(k, 50), mode=mode, read=read)
+        parts: list[str] = []
+        used: list[Hit] = []
+        for hit in result.hits:
+            block = f"[{len(used) + 1}] {hit.chunk.citation}\n{hit.chunk.text}"
+            candidate = "\n\n".join(parts + [block])
+            if count_tokens(candidate) <= max_tokens:
+                parts.append(block)
+                used.append(hit)
+        text = "\n\n".join(parts)
+        return Context(query=result.query, text=text, tokens=count_tokens(text), max_tokens=max_tokens,
+                       hits=used, search=result)
+
+    def article(self, article_id: str) -> ArticleInfo:
+        try:
+            return self.articles[article_id]
+        except KeyError:
+            raise NotFound(f"no article with id {article_id!r}", code="unknown_article") from None
+
+    def close(self) -> None:
+        """Release the store's connection (a Milvus client); FAISS holds nothing to release."""
+        self.store.close()
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}
+
