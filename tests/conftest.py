@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the suite tests retrieval without the reader (faster, and exact fused ranks); tests/test_reader.py turns it on
+os.environ.setdefault("QA_READER", "off")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -48,7 +50,7 @@ def settings_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
     cache = tmp_path_factory.mktemp("cache")
 
     def make(**kw: object) -> Settings:
-        base: dict[str, object] = {"seeds": SEEDS, "index": cache / "unused", "cache_dir": cache}
+        base: dict[str, object] = {"seeds": SEEDS, "index": cache / "unused", "cache_dir": cache, "reader": "off"}
         return Settings(**(base | kw))  # type: ignore[arg-type]
 
     return make

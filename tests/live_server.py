@@ -41,7 +41,7 @@ def serve(index: Path, workdir: Path, **env_extra: str) -> Iterator[LiveServer]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env |= {"QA_CACHE_DIR": str(workdir / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONPATH": str(ROOT)} | env_extra
+            "PYTHONPATH": str(ROOT), "QA_READER": "off"} | env_extra
     log = workdir / "serve.log"
     cmd = [sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(index),
            "--host", "127.0.0.1", "--port", str(port)]

@@ -82,7 +82,8 @@ class Client:
 async def stdio_session(index: Path, workdir: Path, errlog: Any) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(
         command=str(QA), args=["mcp", "--index", str(index)], cwd=workdir,
-        env={"QA_CACHE_DIR": str(workdir / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+        env={"QA_CACHE_DIR": str(workdir / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+             "QA_READER": "off"},
     )
     async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
         await session.initialize()

@@ -197,7 +197,7 @@ def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Ta
     assert page.locator("#qa-notice").is_hidden()
     tab.ask(UNANSWERABLE)
     page.wait_for_selector("#qa-notice", state="visible")
-    assert "probably do not answer" in page.inner_text("#qa-notice")
+    assert "No answer in these articles" in page.inner_text("#qa-notice")
     wait_for_results(tab)
     assert page.locator("#qa-results .hit").count() == len(body["results"]) > 0
 

@@ -116,7 +116,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
         if step % 20 == 0 or step == stop:
             log(f"step {step}/{total_steps} loss {np.mean(losses[-20:]):.3f} {seen / (time.time() - t0):.1f} ex/s")
         if step % cfg.checkpoint_every == 0 or step == stop:
-            _checkpoint(model, optim, sched, step, ckpt)
+            _checkpoint(model, tokenizer, optim, sched, step, ckpt)
     model.eval()
     model.to("cpu")
     metrics = evaluate(model, tokenizer, dev, bf16=bf16)
@@ -125,7 +125,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     return metrics
 
 
-def _checkpoint(model: Any, optim: Any, sched: Any, step: int, ckpt: Path) -> None:
+def _checkpoint(model: Any, tokenizer: Any, optim: Any, sched: Any, step: int, ckpt: Path) -> None:
     """Write the checkpoint beside the old one, then swap it in: a kill mid-write leaves the old one whole."""
     import shutil
 
@@ -134,6 +134,7 @@ def _checkpoint(model: Any, optim: Any, sched: Any, step: int, ckpt: Path) -> No
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)  # so a checkpoint is a usable reader folder too
     torch.save({"optim": optim.state_dict(), "sched": sched.state_dict(), "step": step}, tmp / "state.pt")
     old = ckpt.with_name(ckpt.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

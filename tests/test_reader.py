@@ -1,0 +1,147 @@
+"""The read stage with the shipped reader (models/reader): in-process, over HTTP, on the CLI, in eval."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qa.reader.load import SHIPPED, reader_folder
+from qa.reader.model import Reading
+from qa.reader.stage import ReadConfig, confidence, order_by_reader
+from tests.conftest import SEED_ARTICLE, SEEDS
+from tests.live_server import serve
+
+QUESTION = "How many troops did Russia say it withdrew from the right bank?"
+READER = Path(os.environ.get("QA_TEST_READER", SHIPPED))
+
+
+@pytest.fixture(scope="module")
+def reader_dir() -> Path:
+    if not (READER / "config.json").exists():
+        pytest.fail(f"{READER} holds no reader: the shipped weights belong in models/reader (qa train-reader)")
+    return READER
+
+
+@pytest.fixture(scope="module")
+def retriever(seed_index: Path, settings_factory, embedder, reader_dir: Path):  # type: ignore[no-untyped-def]
+    from qa.search.retriever import Retriever
+
+    return Retriever.load(seed_index, settings_factory(index=seed_index, reader=str(reader_dir)), embedder)
+
+
+def test_order_by_reader_weighs_the_fused_rank() -> None:
+    readings = [Reading(0, 1, 1.0, 0.0), Reading(0, 1, 2.5, 0.0), Reading(0, 1, 1.8, 0.0)]
+    assert order_by_reader(readings, 0.0) == [1, 2, 0]
+    assert order_by_reader(readings, 1.0) == [1, 0, 2]  # 1.0, 1.5, -0.2
+    assert order_by_reader(readings, 5.0) == [0, 1, 2]  # the fused order wins
+
+
+def test_confidence_rises_with_the_reader_relevance() -> None:
+    config = ReadConfig(coef={"top_relevance": 1.0}, intercept=-1.0)
+    assert confidence(config, {"top_relevance": 3.0}) > confidence(config, {"top_relevance": 0.0}) > 0
+
+
+def test_reader_setting() -> None:
+    from qa.errors import QAError
+
+    assert reader_folder("off") is None
+    with pytest.raises(QAError, match="not a model folder"):
+        reader_folder("/nonexistent/reader")
+
+
+def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: ignore[no-untyped-def]
+    result = retriever.search(QUESTION, k=5, read=True)
+    assert result.read and result.answer is not None and len(result.hits) == 5
+    assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+    a = result.answer
+    hit = result.hits[a.rank - 1]
+    assert hit.chunk.id == a.passage_id and hit.chunk.text[a.start:a.end] == a.text and a.text.strip()
+    raw = (SEEDS / a.file).read_text(encoding="utf-8")
+    assert a.source_start is not None and raw[a.source_start:a.source_end] == a.text
+    assert hit.chunk.start <= a.source_start < a.source_end <= hit.chunk.end
+    s, e = hit.highlight
+    assert s <= a.start and a.end <= e  # the highlight is the sentence holding the answer
+    read = [h for h in result.hits if h.reader is not None]
+    assert len(read) == len(result.hits)  # the reader read at least the top 5 (its default is more)
+    assert 0.0 <= result.confidence <= 1.0 and "top_relevance" in result.features
+
+
+def test_read_false_is_the_fused_order(retriever, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.search.retriever import Retriever
+
+    plain = Retriever.load(seed_index, settings_factory(index=seed_index), embedder)
+    fast = retriever.search(QUESTION, k=5, read=False)
+    assert fast.answer is None and not fast.read
+    assert [h.chunk.id for h in fast.hits] == [h.chunk.id for h in plain.search(QUESTION, k=5).hits]
+    assert all(h.reader is None for h in fast.hits)
+
+
+def test_context_follows_the_reader_order(retriever) -> None:  # type: ignore[no-untyped-def]
+    ctx = retriever.context(QUESTION, max_tokens=600, read=True)
+    read_order = [h.chunk.id for h in retriever.search(QUESTION, k=20, read=True).hits]
+    used = [h.chunk.id for h in ctx.hits]
+    assert used and used == [i for i in read_order if i in used]
+    assert ctx.tokens <= 600
+
+
+def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # type: ignore[no-untyped-def]
+    from qa.evaluation import load_questions, run_eval
+
+    questions = [q for q in load_questions(Path("eval/kherson.jsonl"))][:12]
+    report = run_eval(retriever, questions, modes=("hybrid", "hybrid+read"), k=10)
+    for mode in ("hybrid", "hybrid+read"):
+        m = report.modes[mode].metrics
+        assert m["answer_f1"] is not None and 0 <= m["answer_f1"] <= 1
+        assert m["answer_holds_gold"] is not None
+    answers = [r.answer for r in report.modes["hybrid+read"].questions]
+    sentences = [r.answer for r in report.modes["hybrid"].questions]
+    assert answers != sentences  # reading answers with spans, not the highlighted sentence
+
+
+@pytest.fixture(scope="module")
+def reading_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory, reader_dir: Path) -> Iterator[str]:
+    with serve(seed_index, tmp_path_factory.mktemp("reading"), QA_READER=str(reader_dir), QA_SEEDS=str(SEEDS)) as s:
+        yield s.url
+
+
+def test_http_search_returns_the_answer(reading_server: str) -> None:
+    with httpx.Client(base_url=reading_server, timeout=60) as c:
+        body = c.post("/v1/search", json={"query": QUESTION, "k": 3}).json()
+        fast = c.post("/v1/search", json={"query": QUESTION, "k": 3, "read": False}).json()
+        bad = c.post("/v1/search", json={"query": QUESTION, "read": "yes"})
+    answer = body["answer"]
+    assert answer is not None and set(answer) == {"text", "score", "rank", "passage_id", "start", "end", "source",
+                                                  "citation"}
+    holder = body["results"][answer["rank"] - 1]
+    assert holder["text"][answer["start"]:answer["end"]] == answer["text"]
+    assert holder["article"]["id"] == SEED_ARTICLE and holder["scores"]["reader"] is not None
+    raw = (SEEDS / answer["source"]["file"]).read_text(encoding="utf-8")
+    assert raw[answer["source"]["start"]:answer["source"]["end"]] == answer["text"]
+    assert fast["answer"] is None and all(r["scores"]["reader"] is None for r in fast["results"])
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_read"
+
+
+def test_cli_search_prints_the_answer_line(seed_index: Path, reader_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from qa.cli import main
+    from qa.settings import get_settings
+
+    monkeypatch.setenv("QA_READER", str(reader_dir))
+    get_settings.cache_clear()
+    try:
+        out = CliRunner().invoke(main, ["search", QUESTION, "--index", str(seed_index), "--k", "3"])
+        as_json = CliRunner().invoke(main, ["search", QUESTION, "--index", str(seed_index), "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    body = json.loads(as_json.output)
+    if body["answerable"]:
+        assert f"Answer: {body['answer']['text']}" in out.output
+    else:
+        assert "No answer in these articles" in out.output
