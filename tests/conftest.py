@@ -19,6 +19,7 @@ CORPUS = SHARED / "corpus"
 FRONTLINES = CORPUS / "frontlines"
 NEWS = CORPUS / "frontlines-news"
 SEED_ARTICLE = "liberation_of_kherson"
+QA_TRAIN = SHARED / "qa-train"
 
 
 def seeded_index(folder: Path, name: str, settings_factory, embedder, **settings: object):  # type: ignore[no-untyped-def]
@@ -102,3 +103,30 @@ def retriever(store_index: Path, settings_factory, embedder):  # type: ignore[no
     r = Retriever.load(store_index, settings_factory(index=store_index), embedder=embedder)
     yield r
     r.close()
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """The first SQuAD paragraphs of 12 articles and 40 NQ examples, in the shared folder's layout."""
+    import json
+
+    if not QA_TRAIN.is_dir():
+        pytest.fail(f"{QA_TRAIN} is missing: the shared training data must sit beside the repository")
+    root = tmp_path_factory.mktemp("qa-train")
+    (root / "squad-1.1-train").mkdir()
+    (root / "nq-qed-train").mkdir()
+    kept: list[str] = []
+    per_title: dict[str, int] = {}
+    with open(QA_TRAIN / "squad-1.1-train" / "paragraphs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            title = json.loads(line)["title"]
+            if per_title.get(title, 0) < 3 and (title in per_title or len(per_title) < 12):
+                per_title[title] = per_title.get(title, 0) + 1
+                kept.append(line)
+            if len(per_title) == 12 and all(n == 3 for n in per_title.values()):
+                break
+    (root / "squad-1.1-train" / "paragraphs.jsonl").write_text("".join(kept), encoding="utf-8")
+    with open(QA_TRAIN / "nq-qed-train" / "nq-train-00-qed.jsonlines", encoding="utf-8") as fh:
+        lines = [next(fh) for _ in range(40)]
+    (root / "nq-qed-train" / "nq-train-00-qed.jsonlines").write_text("".join(lines), encoding="utf-8")
+    return root
