@@ -58,3 +58,33 @@ def test_context_stays_within_budget_with_whole_passages(retriever, budget: int)
         assert f"[{n}] {hit.chunk.citation}\n{hit.chunk.text}" in ctx.text
     if budget >= 200:
         assert ctx.hits
+
+
+def test_a_stage_after_fuse_is_one_line_in_the_list(retriever) -> None:  # type: ignore[no-untyped-def]
+    """The slot a reranker or reader takes: it sees the fused ranking, and what it sets is what comes out."""
+    import dataclasses
+
+    from qa.search.pipeline import STAGES
+    from qa.search.stages import SearchIndex, SearchState, Stage
+
+    seen: list[list[int]] = []
+
+    def reverse(index: SearchIndex, state: SearchState) -> SearchState:
+        seen.append([row for row, _ in state.ranked])
+        top5 = list(reversed(state.ranked[:5]))
+        return dataclasses.replace(state, ranked=top5, confidence=0.25, answerable=False)
+
+    q = "How many soldiers did Russia say it withdrew across the Dnipro?"
+    plain = retriever.search(q, k=5)
+    position = [s.name for s in STAGES].index("fuse") + 1
+    stages = (*STAGES[:position], Stage("read", reverse, timer="read"), *STAGES[position:])
+    original = retriever.stages
+    try:
+        retriever.stages = stages
+        read = retriever.search(q, k=5)
+    finally:
+        retriever.stages = original
+    assert seen and seen[0][:5] == [retriever.chunks.index(h.chunk) for h in plain.hits]
+    assert [h.chunk.id for h in read.hits] == [h.chunk.id for h in reversed(plain.hits)]
+    assert (read.confidence, read.answerable) == (0.25, False)  # the stage's judgement is kept
+    assert read.features.keys() == plain.features.keys() and "read" in read.timings and "fuse" in read.timings
