@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from qa.build import build
 from qa.index import folder as ix
-from qa.serve.api import create_app, serving
+from qa.serve.api import create_app
+from qa.serve.deps import serving
 from tests.conftest import ROOT, SEED_ARTICLE, SEEDS, seeded_index
 
 QUESTION = "How many soldiers did Russia say it withdrew across the Dnipro?"
