@@ -55,7 +55,7 @@ def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) 
 @click.option("--article", "articles", multiple=True, help="Search only within this article id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON instead of a table.")
 @click.option("--read/--no-read", default=None,
-              help="Let the reader find the answer and reorder the top passages [QA_READ; on with a reader].")
+              help="Let the reader find the answer and reorder the top passages [QA_READ; off].")
 def search(
     question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool,
     read: bool | None,

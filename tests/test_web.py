@@ -313,3 +313,28 @@ def test_passages_route_returns_the_article_in_reading_order(server: str) -> Non
     assert any("30,000" in p["text"] and p["section"]["anchor"] == ANCHOR for p in passages)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_article"
     assert missing.status_code == 422 and set(missing.json()["error"]) == {"status", "code", "message"}
+
+
+def test_the_readers_answer_is_shown_on_top_when_answerable(browser: Any, seed_index: Path, tmp_path: Path) -> None:
+    from qa.reader.load import SHIPPED
+
+    if not (SHIPPED / "config.json").exists():
+        pytest.fail(f"{SHIPPED} holds no reader: the shipped weights belong in models/reader")
+    with serve(seed_index, tmp_path, QA_READER=str(SHIPPED), QA_READ="true") as reading:
+        with api(reading.url) as c:
+            body = c.post("/v1/search", json={"query": QUESTION}).json()
+        assert body["answer"] is not None
+        t = open_tab(browser, reading.url)
+        t.ask(QUESTION)
+        wait_for_results(t)
+        page = t.page
+        if body["answerable"]:
+            page.wait_for_selector("#qa-answer", state="visible")
+            assert page.inner_text("#qa-answer-text") == body["answer"]["text"]
+            assert body["answer"]["citation"] in page.inner_text("#qa-answer-cite")
+            assert page.locator("#qa-notice").is_hidden()
+        else:
+            page.wait_for_selector("#qa-notice", state="visible")
+            assert page.locator("#qa-answer").is_hidden()
+        assert not t.errors, t.errors
+        t.page.context.close()

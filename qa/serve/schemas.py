@@ -65,7 +65,8 @@ class SearchRequest(_Request):
     read: bool | None = Field(
         None,
         description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
-        "default: the server's setting, on where a reader model is installed. `false` is the fast path.",
+        "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
+        "nothing.",
     )
 
     model_config = ConfigDict(
@@ -90,7 +91,8 @@ class ContextRequest(_Request):
     read: bool | None = Field(
         None,
         description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
-        "default: the server's setting, on where a reader model is installed. `false` is the fast path.",
+        "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
+        "nothing.",
     )
 
     model_config = ConfigDict(
