@@ -40,6 +40,12 @@ _QUERY = Field(
     examples=["How many troops did Russia say it withdrew?"],
 )
 _DEFAULT_MODE: Mode = "hybrid"  # typed, so the fields' default is a Mode to mypy, not a str
+_READ = Field(
+    None,
+    description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
+    "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
+    "nothing.",
+)
 _MODE = Field(
     _DEFAULT_MODE,
     description="`hybrid` fuses dense (MiniLM) and lexical (BM25) ranks; `dense` or `lexical` use one alone.",
@@ -62,12 +68,7 @@ class SearchRequest(_Request):
         description="Only search within these article ids (see `GET /v1/articles`); an unknown id is a 404.",
         examples=[["liberation_of_kherson"]],
     )
-    read: bool | None = Field(
-        None,
-        description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
-        "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
-        "nothing.",
-    )
+    read: bool | None = _READ
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -88,12 +89,7 @@ class ContextRequest(_Request):
         description="Budget in `cl100k_base` tokens; never exceeded.",
     )
     mode: Mode = _MODE
-    read: bool | None = Field(
-        None,
-        description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
-        "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
-        "nothing.",
-    )
+    read: bool | None = _READ
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"query": "When was Kherson liberated?", "max_tokens": 1000}]}
