@@ -129,7 +129,7 @@ def perturb(question: str, context: str, title: str, pools: dict[str, list[tuple
     return None
 
 
-def _pools(corpus: Corpus) -> dict[str, list[tuple[str, str]]]:
+def entity_pools(corpus: Corpus) -> dict[str, list[tuple[str, str]]]:
     pools: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for para in corpus.paragraphs():
         for _, question, _, _ in para.qas:
@@ -185,7 +185,7 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
     mixed = squad_qas[len(squad_qas) // 3:] + nq_qas  # SQuAD and NQ questions, so question style says nothing
     rng.shuffle(mixed)
     out += _retrieved_negatives(corpus, mixed[:want["neg-retrieved"]])
-    pools = _pools(corpus)
+    pools = entity_pools(corpus)
     made = 0
     for para, (qid, question, _, _) in squad_qas[len(squad_qas) // 2:] + nq_qas:
         if made >= want["neg-perturbed"]:

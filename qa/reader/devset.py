@@ -45,7 +45,7 @@ def write(data_dir: Path, folder: Path, seed: int = 13, answerable: int = 500, n
     rows: list[dict[str, Any]] = [{"id": f"d{i:04d}", "question": q, "article": aid, "sections": [[f"Paragraph {n}"]], "answer": a,
              "tags": ["squad"]} for i, (_, q, aid, a, n) in enumerate(qas[:answerable])]
     by_title = {slug(t): paras for t, paras in dev.squad.items()}
-    pools = data._pools(dev)
+    pools = data.entity_pools(dev)
     made = 0
     for _, question, aid, _, n in qas[answerable:]:
         if made >= nearby:

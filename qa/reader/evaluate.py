@@ -8,8 +8,7 @@ import numpy as np
 
 from qa.evaluation.text import normalize_answer, token_f1
 from qa.reader.data import Example
-from qa.reader.features import encode, title_prefix
-from qa.reader.model import Reader, Reading, best_spans
+from qa.reader.model import Reader, Reading
 from qa.search import calibration
 
 
@@ -22,10 +21,7 @@ def read_examples(reader: Reader, examples: list[Example], batch_size: int = 32)
     out: list[Reading] = []
     for i in range(0, len(examples), batch_size):
         part = examples[i:i + batch_size]
-        enc = encode(reader.tokenizer, [e.question for e in part], [title_prefix(e.title) for e in part],
-                     [e.context for e in part], reader.max_length)
-        start, end = reader.logits(enc)
-        out += best_spans(start, end, enc, len(part))
+        out += reader.read_pairs([e.question for e in part], [e.context for e in part], [e.title for e in part])
     return out
 
 

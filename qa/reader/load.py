@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
         return None, None
     config = ReadConfig.load(folder)
     if settings.reader_passages:
-        config = ReadConfig(**{**config.__dict__, "passages": settings.reader_passages})
+        config = dataclasses.replace(config, passages=settings.reader_passages)
     return Reader.load(folder, precision=settings.precision), config
 
 

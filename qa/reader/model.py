@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,19 @@ class Reading:
         return self.span_score - self.null_score
 
 
+@lru_cache(maxsize=64)
+def _span_grid(n: int, max_answer_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (start, end) token pair with start <= end < start + max_answer_tokens, for sequences of n tokens."""
+    i_idx, j_idx = np.triu_indices(n)
+    keep = (j_idx - i_idx) < max_answer_tokens
+    return i_idx[keep], j_idx[keep]
+
+
 def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, enc: Encoded, n_pairs: int,
                max_answer_tokens: int = MAX_ANSWER_TOKENS) -> list[Reading]:
     """The best span per input pair over all its windows (passage tokens only, end ≥ start, ≤ N tokens)."""
     best: list[Reading | None] = [None] * n_pairs
-    n = start_logits.shape[1]
-    i_idx, j_idx = np.triu_indices(n)  # score[i, j] = s[i] + e[j] for i <= j < i + max_answer_tokens
-    keep = (j_idx - i_idx) < max_answer_tokens
-    i_idx, j_idx = i_idx[keep], j_idx[keep]
+    i_idx, j_idx = _span_grid(start_logits.shape[1], max_answer_tokens)
     for row, pair in enumerate(enc.row_of):
         valid = enc.char_start[row] >= 0
         null = float(start_logits[row, 0] + end_logits[row, 0])
@@ -99,10 +105,15 @@ class Reader:
 
     def read(self, question: str, passages: list[str], titles: list[str] | None = None) -> list[Reading]:
         """Read each passage (prefixed with its title/citation) with the question, in one batch."""
+        return self.read_pairs([question] * len(passages), passages, titles)
+
+    def read_pairs(self, questions: list[str], passages: list[str], titles: list[str] | None = None,
+                   ) -> list[Reading]:
+        """Read each (question, passage) pair, the passage prefixed with its title, in one batch."""
         if not passages:
             return []
         prefixes = [title_prefix(t) for t in titles] if titles else [""] * len(passages)
         with self._lock:
-            enc = encode(self.tokenizer, [question] * len(passages), prefixes, passages, self.max_length)
+            enc = encode(self.tokenizer, questions, prefixes, passages, self.max_length)
         start, end = self.logits(enc)
         return best_spans(start, end, enc, len(passages))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from qa.reader.model import Reader, Reading
 from qa.records import Answer, Chunk, Hit
+from qa.search import calibration
 from qa.search.highlight import sentence_spans
 
 CONFIG_FILE = "qa-reader.json"
@@ -61,9 +62,15 @@ def features(readings: list[Reading], order: list[int], retrieval: dict[str, flo
     }
 
 
+def retrieval_features(retrieval_confidence: float) -> dict[str, float]:
+    """Retrieval's own judgement as a feature of the reader's confidence: its calibrated confidence as a logit."""
+    p = min(max(retrieval_confidence, 1e-6), 1 - 1e-6)
+    return {"retrieval_logit": math.log(p / (1 - p))}
+
+
 def confidence(config: ReadConfig, feats: dict[str, float]) -> float:
-    z = config.intercept + sum(c * feats.get(name, 0.0) for name, c in config.coef.items())
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return calibration.confidence(
+        {"features": list(config.coef), "coef": list(config.coef.values()), "intercept": config.intercept}, feats)
 
 
 def order_by_reader(readings: list[Reading], rank_weight: float) -> list[int]:

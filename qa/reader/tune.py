@@ -7,8 +7,8 @@ confidence model (logistic over the reader's and retrieval's scores, threshold a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import ReadConfig, features, order_by_reader
+from qa.reader.stage import ReadConfig, features, order_by_reader, retrieval_features
 from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
@@ -48,9 +48,8 @@ def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int
         gold = q.gold_sections
         hits = result.hits
         readings = reader.read(q.question, [h.chunk.text for h in hits], [h.chunk.citation for h in hits])
-        conf = min(max(result.confidence, 1e-6), 1 - 1e-6)
         out.append(Observed(q, [(h.chunk.article_id, h.chunk.section_path) in gold for h in hits], readings,
-                            {"retrieval_logit": math.log(conf / (1 - conf))}, [h.chunk.text for h in hits]))
+                            retrieval_features(result.confidence), [h.chunk.text for h in hits]))
         if i % 100 == 0:
             log(f"  read {i}/{len(questions)}")
     return out
@@ -87,11 +86,10 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     config = ReadConfig(passages=n, rank_weight=w)
     x, y = _feature_rows(tune, config)
     coef, intercept = fit_logistic(x, y)
-    config = ReadConfig(passages=n, rank_weight=w, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
-                        intercept=intercept)
     scores = x @ coef + intercept
     threshold = threshold_for_precision((1 / (1 + np.exp(-scores))).tolist(), y.tolist(), precision)
-    config = ReadConfig(passages=n, rank_weight=w, coef=config.coef, intercept=intercept, threshold=threshold)
+    config = dataclasses.replace(config, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
+                                 intercept=intercept, threshold=threshold)
     report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
     report["grid_first_right_tune"] = {f"{n}x{w}": round(v, 4) for (n, w), v in grid.items()}
     return config, report

@@ -4,17 +4,15 @@ answer span and judges answerability; then the hits are cut to k. A no-op when t
 from __future__ import annotations
 
 import dataclasses
-import math
 
-from qa.reader.stage import read_hits
+from qa.reader.stage import read_hits, retrieval_features
 from qa.search.stages import SearchIndex, SearchState
 
 
 def read(index: SearchIndex, state: SearchState) -> SearchState:
     if not state.read or index.reader is None or not state.hits:
         return dataclasses.replace(state, hits=state.hits[: state.k])
-    p = min(max(float(state.confidence or 0.0), 1e-6), 1 - 1e-6)
     outcome = read_hits(index.reader, index.read_config, state.query, state.hits, state.k,
-                        {"retrieval_logit": math.log(p / (1 - p))}, index.sources.region)
+                        retrieval_features(float(state.confidence or 0.0)), index.sources.region)
     return dataclasses.replace(state, hits=outcome.hits, answer=outcome.answer, confidence=outcome.confidence,
                                answerable=outcome.answerable, features=state.features | outcome.features)
