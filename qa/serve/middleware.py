@@ -40,7 +40,7 @@ class Metrics:
         )
         self.stages = Histogram(
             "qa_search_stage_duration_seconds",
-            "Time spent in each search stage (embed, dense, lexical, fuse).",
+            "Time spent in each search stage (embed, dense, lexical, hybrid, fuse, read).",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=self.registry,
