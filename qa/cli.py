@@ -211,6 +211,8 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
 @click.option("--dev-examples", type=click.IntRange(10, 100_000), default=3_000, show_default=True,
               help="Dev examples, from held-out articles.")
 @click.option("--seed", type=int, default=13, show_default=True, help="Fixes the dev split, selection and order.")
+@click.option("--selection-seed", type=int, help="Draw the training examples and their order with this seed "
+              "instead (the dev split stays the --seed one): continue a reader on examples it has not seen.")
 @click.option("--max-length", type=click.IntRange(64, 512), default=192, show_default=True,
               help="Word-pieces per training pair.")
 @click.option("--batch-size", type=click.IntRange(1, 1024), default=32, show_default=True, help="Pairs a step.")
@@ -223,14 +225,15 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
               help="Stop after this many steps (the learning-rate schedule still spans the whole run).")
 @click.option("--base-model", type=click.Path(exists=True, file_okay=False), help="Start from this model folder "
               "instead of the bundled all-MiniLM-L6-v2.")
-def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int, max_length: int,
+def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int,
+                 selection_seed: int | None, max_length: int,
                  batch_size: int, lr: float, epochs: float, checkpoint_every: int, max_steps: int | None,
                  base_model: str | None) -> None:
     """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
     from qa.reader.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
-                      max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
+                      selection_seed=selection_seed, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
                       checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model)
     train(cfg, log=lambda line: click.echo(line))
 

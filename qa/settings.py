@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     reader_passages: int = Field(
         0, ge=0, le=50, description="Passages the reader reads (0 = the value chosen with the reader, qa-reader.json)."
     )
+    reader_window: int = Field(
+        -1, ge=-1, le=10_000, description="Characters of whole sentences around each passage's best sentence that "
+        "the reader reads (0 = the whole passage; -1 = the value chosen with the reader, qa-reader.json).",
+    )
+    reader_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8", description="Reader runtime: ONNX Runtime int8 (fastest on CPU), ONNX fp32, or PyTorch "
+        "(bf16 where native). The ONNX files are exported once into cache_dir.",
+    )
 
     # serving
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")

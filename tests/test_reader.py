@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from qa.reader.load import SHIPPED, reader_folder
-from qa.reader.model import Reading
-from qa.reader.stage import ReadConfig, confidence, order_by_reader
+from qa.reader.model import Reader, Reading
+from qa.reader.stage import ReadConfig, confidence, order_by_reader, read_passages
+from qa.search.highlight import sentence_spans, window_around
 from tests.conftest import SEED_ARTICLE, SEEDS
 from tests.live_server import serve
 
@@ -59,6 +60,56 @@ def test_reader_setting() -> None:
     assert reader_folder("off") is None
     with pytest.raises(QAError, match="not a model folder"):
         reader_folder("/nonexistent/reader")
+
+
+def test_window_is_whole_sentences_around_the_span() -> None:
+    text = "Alpha one two. Beta three four five. Gamma six. Delta seven eight nine ten. Epsilon."
+    gamma = (text.index("Gamma"), text.index("Gamma") + len("Gamma six."))
+    a, b = window_around(text, gamma, 40)
+    assert text[a:b] == "Beta three four five. Gamma six." or text[a:b] == "Gamma six. Delta seven eight nine ten."
+    assert b - a <= 40 and a <= gamma[0] and gamma[1] <= b
+    assert (a, b) in {(s, e) for s, _ in sentence_spans(text) for _, e in sentence_spans(text)}
+    assert window_around(text, gamma, 0) == (0, len(text))  # 0: the whole passage
+    assert window_around(text, gamma, 5) == gamma  # the span's own sentence even when wider than the window
+    assert window_around(text, gamma, 10_000) == (0, len(text))
+
+
+def test_windowed_reading_gives_offsets_into_the_whole_passage(retriever) -> None:  # type: ignore[no-untyped-def]
+    hits = retriever.search(QUESTION, k=5, read=False).hits
+    whole = read_passages(retriever.reader, QUESTION, hits, 0)
+    windowed = read_passages(retriever.reader, QUESTION, hits, 250)
+    assert len(windowed) == len(whole) == 5
+    for hit, r in zip(hits, windowed, strict=True):
+        a, b = window_around(hit.chunk.text, hit.highlight, 250)
+        if r.end > r.start:
+            assert a <= r.start < r.end <= b  # read inside the window, reported in passage offsets
+            assert hit.chunk.text[r.start:r.end].strip()
+    assert any(window_around(h.chunk.text, h.highlight, 250) != (0, len(h.chunk.text)) for h in hits)
+
+
+def test_onnx_runtimes_agree_with_torch(reader_dir: Path, settings_factory, retriever) -> None:  # type: ignore[no-untyped-def]
+    """The exported fp32 graph gives PyTorch's logits; int8 stays close; the export is made once and reused."""
+    from qa.reader.onnx_runtime import onnx_file
+
+    cache = settings_factory().cache_dir
+    hits = retriever.search(QUESTION, k=5, read=False).hits
+    texts, titles = [h.chunk.text for h in hits], [h.chunk.citation for h in hits]
+    torch_reader = Reader.load(reader_dir, precision="fp32")
+    fp32 = Reader.load(reader_dir, runtime="onnx", cache_dir=cache)
+    int8 = Reader.load(reader_dir, runtime="onnx-int8", cache_dir=cache)
+    want = torch_reader.read(QUESTION, texts, titles)
+    got = fp32.read(QUESTION, texts, titles)
+    assert [(r.start, r.end) for r in got] == [(r.start, r.end) for r in want]
+    assert max(abs(g.relevance - w.relevance) for g, w in zip(got, want, strict=True)) < 1e-3
+    quantised = int8.read(QUESTION, texts, titles)
+    spread = max(r.relevance for r in want) - min(r.relevance for r in want)
+    assert max(abs(q.relevance - w.relevance) for q, w in zip(quantised, want, strict=True)) < max(1.0, spread / 2)
+    file = onnx_file(reader_dir, "onnx-int8", cache)
+    stamp = file.stat().st_mtime_ns
+    Reader.load(reader_dir, runtime="onnx-int8", cache_dir=cache)
+    assert file.stat().st_mtime_ns == stamp  # reused, not exported again
+    with pytest.raises(ValueError, match="unknown reader runtime"):
+        Reader.load(reader_dir, runtime="tensorrt")
 
 
 def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: ignore[no-untyped-def]

@@ -36,7 +36,15 @@ def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
     config = ReadConfig.load(folder)
     if settings.reader_passages:
         config = dataclasses.replace(config, passages=settings.reader_passages)
-    return Reader.load(folder, precision=settings.precision), config
+    if settings.reader_window >= 0:
+        config = dataclasses.replace(config, window_chars=settings.reader_window)
+    return load_model(folder, settings), config
+
+
+def load_model(folder: Path, settings: Settings) -> Reader:
+    """The reader's weights on the runtime the settings ask for (`QA_READER_RUNTIME`)."""
+    return Reader.load(folder, precision=settings.precision, runtime=settings.reader_runtime,
+                       cache_dir=settings.cache_dir, threads=settings.threads)
 
 
 class SourceFiles:

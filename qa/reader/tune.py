@@ -1,8 +1,8 @@
 """`qa tune-reader`: choose the read stage's settings on the reader's dev split, never on `eval/kherson.jsonl`.
 
 The dev questions (`qa.reader.devset`) are split in two by id: settings are chosen on the `tune` half and
-the figures reported on the `check` half. Chosen: how many passages to read, the fused-rank weight, and the
-confidence model (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
+the figures reported on the `check` half. Chosen: how many passages to read, how much of each (the whole
+passage or a window of sentences around its best one), the fused-rank weight, and the confidence model (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import ReadConfig, features, order_by_reader, retrieval_features
+from qa.reader.stage import ReadConfig, features, order_by_reader, read_passages, retrieval_features
 from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+WINDOWS = (300, 450, 0)  # characters around the best sentence; 0 = the whole passage (slowest)
 FEATURES = ("top_relevance", "max_relevance", "retrieval_logit")
 
 
@@ -31,7 +32,7 @@ class Observed:
 
     question: Question
     gold_rank: list[bool]  # per fused hit: is it a gold section
-    readings: list[Reading]
+    readings: dict[int, list[Reading]]  # per window width (WINDOWS): the reading of every hit
     retrieval: dict[str, float]
     texts: list[str]  # the hits' passage texts, for the answer spans
 
@@ -41,13 +42,13 @@ def half(question_id: str) -> str:
 
 
 def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int = max(PASSAGES),
-            log: Callable[[str], None] = print) -> list[Observed]:
+            windows: Sequence[int] = WINDOWS, log: Callable[[str], None] = print) -> list[Observed]:
     out = []
     for i, q in enumerate(questions, 1):
         result = retriever.search(q.question, k=depth, mode="hybrid", read=False)
         gold = q.gold_sections
         hits = result.hits
-        readings = reader.read(q.question, [h.chunk.text for h in hits], [h.chunk.citation for h in hits])
+        readings = {w: read_passages(reader, q.question, hits, w) for w in windows}
         out.append(Observed(q, [(h.chunk.article_id, h.chunk.section_path) in gold for h in hits], readings,
                             retrieval_features(result.confidence), [h.chunk.text for h in hits]))
         if i % 100 == 0:
@@ -55,13 +56,13 @@ def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int
     return out
 
 
-def first_right(observed: Sequence[Observed], passages: int, rank_weight: float) -> float:
+def first_right(observed: Sequence[Observed], passages: int, rank_weight: float, window: int) -> float:
     """Share of answerable questions whose first result is a gold section after reordering."""
     wins = []
     for o in observed:
         if not o.question.answerable:
             continue
-        order = order_by_reader(o.readings[:passages], rank_weight)
+        order = order_by_reader(o.readings[window][:passages], rank_weight)
         wins.append(bool(order) and o.gold_rank[order[0]])
     return float(np.mean(wins)) if wins else float("nan")
 
@@ -69,7 +70,7 @@ def first_right(observed: Sequence[Observed], passages: int, rank_weight: float)
 def _feature_rows(observed: Sequence[Observed], config: ReadConfig) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
     for o in observed:
-        readings = o.readings[:config.passages]
+        readings = o.readings[config.window_chars][:config.passages]
         f = features(readings, order_by_reader(readings, config.rank_weight), o.retrieval)
         rows.append([f[name] for name in FEATURES])
         labels.append(int(o.question.answerable))
@@ -80,10 +81,12 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     """The best settings on the tune half, and the figures on both halves."""
     tune = [o for o in observed if half(o.question.id) == "tune"]
     check = [o for o in observed if half(o.question.id) == "check"]
-    grid = {(n, w): first_right(tune, n, w) for n in PASSAGES for w in RANK_WEIGHTS}
-    # the best first-right share; on a tie, fewer passages (faster), then the smaller weight
-    (n, w), _ = max(grid.items(), key=lambda kv: (round(kv[1], 4), -kv[0][0], -kv[0][1]))
-    config = ReadConfig(passages=n, rank_weight=w)
+    windows = list(tune[0].readings) if tune else [0]
+    grid = {(n, c, w): first_right(tune, n, w, c) for n in PASSAGES for c in windows for w in RANK_WEIGHTS}
+    # the best first-right share; on a tie, the cheaper reading (fewer passages, a narrower window), then the
+    # smaller weight
+    (n, c, w), _ = max(grid.items(), key=lambda kv: (round(kv[1], 4), -kv[0][0], -(kv[0][1] or 10**6), -kv[0][2]))
+    config = ReadConfig(passages=n, rank_weight=w, window_chars=c)
     x, y = _feature_rows(tune, config)
     coef, intercept = fit_logistic(x, y)
     scores = x @ coef + intercept
@@ -91,7 +94,7 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     config = dataclasses.replace(config, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
                                  intercept=intercept, threshold=threshold)
     report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
-    report["grid_first_right_tune"] = {f"{n}x{w}": round(v, 4) for (n, w), v in grid.items()}
+    report["grid_first_right_tune"] = {f"{n}x{c}x{w}": round(v, 4) for (n, c, w), v in grid.items()}
     return config, report
 
 
@@ -106,15 +109,16 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
     f1 = []
     for o in observed:
         if o.question.answers:
-            order = order_by_reader(o.readings[:config.passages], config.rank_weight)
-            r = o.readings[order[0]] if order else None
+            readings = o.readings[config.window_chars][:config.passages]
+            order = order_by_reader(readings, config.rank_weight)
+            r = readings[order[0]] if order else None
             span = o.texts[order[0]][r.start:r.end] if r is not None else ""
             f1.append(max(token_f1(span, a) for a in o.question.answers))
     return {
         "questions": len(observed),
         "answer_f1": round(float(np.mean(f1)), 4) if f1 else None,
-        "first_right_fused": round(first_right(observed, 1, 0.0), 4),
-        "first_right_read": round(first_right(observed, config.passages, config.rank_weight), 4),
+        "first_right_fused": round(first_right(observed, 1, 0.0, config.window_chars), 4),
+        "first_right_read": round(first_right(observed, config.passages, config.rank_weight, config.window_chars), 4),
         "auroc_nearby": round(auroc(np.r_[conf[pos], conf[nearby]], np.r_[y[pos], y[nearby]]), 4),
         "auroc_off_topic": round(auroc(np.r_[conf[pos], conf[off]], np.r_[y[pos], y[off]]), 4),
         "auroc_nearby_retrieval_only": round(auroc(np.r_[retrieval[pos], retrieval[nearby]],
@@ -134,6 +138,7 @@ def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
     from qa.build import build
     from qa.evaluation import load_questions
     from qa.reader import devset
+    from qa.reader.load import load_model
     from qa.search.retriever import Retriever
 
     work = Path(work)
@@ -142,11 +147,12 @@ def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
         devset.write(Path(data_dir), work)
     build(settings, work / "articles", work / "index")
     retriever = Retriever.load(work / "index", settings.model_copy(update={"reader": "off"}))
-    reader = Reader.load(reader_dir, precision=settings.precision)
+    reader = load_model(Path(reader_dir), settings)
     questions = load_questions(questions_file)
     questions = sorted(questions, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())[:questions_limit]
     log(f"reading the top {max(PASSAGES)} of {len(questions)} dev questions")
     observed = observe(retriever, reader, questions, log=log)
     config, report = choose(observed)
-    config.save(Path(reader_dir), {"dev": report, "questions": str(questions_file)})
+    config.save(Path(reader_dir), {"dev": report, "runtime": settings.reader_runtime,
+                                   "questions": str(questions_file)})
     return config, report

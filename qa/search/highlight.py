@@ -109,3 +109,21 @@ def best_sentence(query: str, text: str, idf: Mapping[str, float] | None = None)
         if score > best_score:
             best, best_score = (s, e), score
     return best
+
+
+def window_around(text: str, span: tuple[int, int], width: int) -> tuple[int, int]:
+    """Whole sentences around `span` (e.g. the best sentence), grown a sentence at a time, the following one
+    first, while the window stays within `width` characters. The span's own sentences are always kept."""
+    if width <= 0 or len(text) <= width:
+        return 0, len(text)
+    sentences = sentence_spans(text)
+    inside = [i for i, (s, e) in enumerate(sentences) if s < span[1] and e > span[0]] or [0]
+    lo, hi = inside[0], inside[-1]
+    grown = True
+    while grown:
+        grown = False
+        if hi + 1 < len(sentences) and sentences[hi + 1][1] - sentences[lo][0] <= width:
+            hi, grown = hi + 1, True
+        if lo > 0 and sentences[hi][1] - sentences[lo - 1][0] <= width:
+            lo, grown = lo - 1, True
+    return sentences[lo][0], sentences[hi][1]
