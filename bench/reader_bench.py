@@ -1,5 +1,6 @@
-"""The read stage's cost: search with the reader reading the top N (5, 10, 20) against `read: false`, on
-the eval questions, same process, interleaved by question. Writes bench/results/reader.json.
+"""The read stage's cost: search with the reader reading the top N (3, 10, 20), whole passages or sentence
+windows, on PyTorch fp32 / ONNX Runtime fp32 / int8, against `read: false`, on the eval questions, same
+process, interleaved by question. Writes bench/results/reader.json.
 
     .venv/bin/python bench/reader_bench.py [--index index/default] [--reader models/reader] [--questions 60]
 """
@@ -24,31 +25,40 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reader.json")
     args = ap.parse_args()
 
+    from qa.reader.load import load_model, reader_folder
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 
-    retriever = Retriever.load(args.index, Settings(reader=args.reader))
-    if retriever.reader is None:
+    settings = Settings(reader=args.reader)
+    retriever = Retriever.load(args.index, settings)
+    folder = reader_folder(args.reader)
+    if retriever.reader is None or folder is None:
         raise SystemExit("no reader installed: train one (qa train-reader) or pass --reader DIR")
     lines = (ROOT / "eval" / "kherson.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()][: args.questions]
     base = retriever.read_config
-    variants = {"no read": (False, base)} | {
-        f"read top {n}": (True, dataclasses.replace(base, passages=n)) for n in (5, 10, 20)
-    }
+    readers = {rt: load_model(folder, settings.model_copy(update={"reader_runtime": rt}))
+               for rt in ("torch", "onnx", "onnx-int8")}
+    variants = {"no read": (False, readers["onnx-int8"], base)}
+    for runtime, reader in readers.items():
+        for n in (3, 10, 20):
+            for window in (0, 300):
+                config = dataclasses.replace(base, passages=n, window_chars=window)
+                variants[f"{runtime} top {n} {'window ' + str(window) if window else 'whole'}"] = (True, reader, config)
     times: dict[str, list[float]] = {name: [] for name in variants}
-    retriever.search(questions[0], k=5, read=True)  # warm-up
+    for _, reader, config in variants.values():  # warm-up (first calls allocate)
+        retriever.reader, retriever.read_config = reader, config
+        retriever.search(questions[0], k=5, read=True)
     for q in questions:
-        for name, (read, config) in variants.items():
-            retriever.read_config = config
+        for name, (read, reader, config) in variants.items():
+            retriever.reader, retriever.read_config = reader, config
             t = time.perf_counter()
             retriever.search(q, k=5, read=read)
             times[name].append((time.perf_counter() - t) * 1000)
-    retriever.read_config = base
     out = {name: {"p50_ms": round(statistics.median(v), 1), "p95_ms": round(sorted(v)[int(0.95 * (len(v) - 1))], 1),
                   "n": len(v)} for name, v in times.items()}
-    out["_meta"] = {"index": str(args.index), "reader": str(args.reader), "threads": "torch default",
-                    "precision": "bf16" if retriever.reader.bf16 else "fp32",
+    out["_meta"] = {"index": str(args.index), "reader": str(args.reader), "threads": "default (all cores)",
+                    "torch precision": "bf16" if readers["torch"].bf16 else "fp32",
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")

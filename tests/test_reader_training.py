@@ -39,6 +39,46 @@ def test_negatives_never_hold_the_answer_and_positives_do(small_data: Path) -> N
     assert [e.qid for e in data.make_examples(train, 200, seed=5)] == [e.qid for e in examples]
 
 
+def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: Path, tmp_path: Path) -> None:
+    """`qa tune-reader`'s dev corpus: every answerable question's answer is in its gold paragraph (SQuAD and NQ
+    ones), the articles load as `qa` articles, off-topic questions are not the corpus's own."""
+    import re
+
+    from qa.ingest.articles import load_file
+    from qa.reader import devset
+
+    path = devset.write(small_data, tmp_path, seed=3, answerable=20, nearby=5, off_topic=5, answerable_nq=3,
+                        dev_share=0.3)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    tags = [tuple(r["tags"]) for r in rows]
+    assert tags.count(("squad",)) == 20 and tags.count(("nq",)) == 3 and ("unanswerable", "off-topic") in tags
+    sections: dict[tuple[str, str], str] = {}
+    for file in sorted((tmp_path / "articles").glob("*.md")):
+        article, problems = load_file(file, tmp_path / "articles")
+        assert article is not None and not problems, problems
+        for m in re.finditer(r"^## (Paragraph \d+)\n\n(.*?)(?=^## |\Z)", article.body, re.MULTILINE | re.DOTALL):
+            sections[(article.id, m.group(1))] = m.group(2)
+    assert any(aid.startswith("nq_") for aid, _ in sections)
+    for r in rows:
+        if r["article"] is not None:
+            assert r["answer"].lower() in sections[(r["article"], r["sections"][0][-1])].lower(), r
+    asked = {r["question"] for r in rows if r["article"] is not None}
+    assert not asked & {r["question"] for r in rows if "off-topic" in r["tags"]}
+
+
+def test_selection_seed_draws_other_examples_over_the_same_dev_split(small_data: Path, tmp_path: Path) -> None:
+    from qa.reader.train import TrainConfig, prepare
+
+    base = TrainConfig(data_dir=small_data, out=tmp_path / "a", examples=40, dev_examples=20, seed=7)
+    train_a, dev_a = prepare(base, log=lambda line: None)
+    train_b, dev_b = prepare(TrainConfig(data_dir=small_data, out=tmp_path / "b", examples=40, dev_examples=20,
+                                         seed=7, selection_seed=8), log=lambda line: None)
+    assert [e.qid for e in dev_a] == [e.qid for e in dev_b]
+    assert [e.qid for e in train_a] != [e.qid for e in train_b]
+    record = json.loads((tmp_path / "b" / "data-selection.json").read_text())
+    assert record["seed"] == 7 and record["selection_seed"] == 8
+
+
 def test_perturb_swaps_something_the_paragraph_mentions() -> None:
     pools = {"entity": [("Other", "Napoleon")], "year": [("Other", "1066")], "number": [("Other", "77")]}
     rng = random.Random(0)
