@@ -203,3 +203,29 @@ def test_cli_search_prints_the_answer_line(seed_index: Path, reader_dir: Path, m
         assert f"Answer: {body['answer']['text']}" in out.output
     else:
         assert "No answer in these articles" in out.output
+
+
+def test_tune_reader_takes_the_cheapest_reading_within_one_question_of_the_best() -> None:
+    """`qa tune-reader`'s choice over (passages, window, weight): a window that ranks as well as whole passages
+    wins (cheaper); the confidence model separates answerable from unanswerable on its own features."""
+    from qa.evaluation.questions import Question
+    from qa.reader import tune
+
+    rng = __import__("random").Random(5)
+    observed = []
+    for i in range(200):
+        answerable = i % 4 != 0
+        tags = () if answerable else (("unanswerable", "nearby") if i % 8 == 0 else ("unanswerable", "off-topic"))
+        q = Question(f"d{i:04d}", f"question {i}", "a" if answerable else None,
+                     (("Paragraph 2",),) if answerable else (), "x" if answerable else None, tags)
+        gold = [False, True] + [False] * 8 if answerable else [False] * 10
+        # the reader sees the gold second passage (relevance 4) over the fused first (1); unanswerable: all low
+        rel = [1.0, 4.0] + [0.0] * 8 if answerable else [-3.0 + rng.random()] * 10
+        readings = {w: [Reading(0, 1, r, 0.0) for r in rel] for w in tune.WINDOWS}
+        observed.append(tune.Observed(q, gold, readings, {"retrieval_logit": rng.random()}, ["x y"] * 10))
+    config, report = tune.choose(observed)
+    assert (config.passages, config.window_chars) == (min(tune.PASSAGES), min(w for w in tune.WINDOWS if w))
+    assert config.rank_weight < 3.0  # a weight of 3 keeps the fused first (1 − 0 > 4 − 3)
+    assert report["check"]["first_right_read"] == 1.0 and report["check"]["first_right_fused"] == 0.0
+    assert report["check"]["auroc_nearby"] == report["check"]["auroc_off_topic"] == 1.0
+    assert report["tune"]["precision_at_threshold"] >= 0.9

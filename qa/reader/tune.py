@@ -23,6 +23,7 @@ from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 WINDOWS = (300, 450, 0)  # characters around the best sentence; 0 = the whole passage (slowest)
+WHOLE_CHARS = 1000  # a whole passage, as a reading cost (the seed's passages average ~650 characters, up to ~1,200)
 FEATURES = ("top_relevance", "max_relevance", "retrieval_logit")
 
 
@@ -83,9 +84,12 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     check = [o for o in observed if half(o.question.id) == "check"]
     windows = list(tune[0].readings) if tune else [0]
     grid = {(n, c, w): first_right(tune, n, w, c) for n in PASSAGES for c in windows for w in RANK_WEIGHTS}
-    # the best first-right share; on a tie, the cheaper reading (fewer passages, a narrower window), then the
-    # smaller weight
-    (n, c, w), _ = max(grid.items(), key=lambda kv: (round(kv[1], 4), -kv[0][0], -(kv[0][1] or 10**6), -kv[0][2]))
+    # the cheapest reading (characters read: passages × window, a whole passage counted as WHOLE_CHARS) whose
+    # first-right share is within one question of the best; then the smaller weight
+    answerable = sum(o.question.answerable for o in tune) or 1
+    best = max(grid.values())
+    near = [key for key, v in grid.items() if v >= best - 1.0 / answerable - 1e-9]
+    n, c, w = min(near, key=lambda key: (key[0] * (key[1] or WHOLE_CHARS), -grid[key], key[2]))
     config = ReadConfig(passages=n, rank_weight=w, window_chars=c)
     x, y = _feature_rows(tune, config)
     coef, intercept = fit_logistic(x, y)
