@@ -55,7 +55,7 @@ def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) 
 @click.option("--article", "articles", multiple=True, help="Search only within this article id (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON instead of a table.")
 @click.option("--read/--no-read", default=None,
-              help="Let the reader find the answer and reorder the top passages [QA_READ; off].")
+              help="Let the reader find the answer and reorder the top passages [QA_READ; on].")
 def search(
     question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool,
     read: bool | None,
@@ -248,8 +248,9 @@ def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, se
 @click.option("--questions", "limit", type=click.IntRange(20, 100_000), default=600, show_default=True,
               help="Dev questions to read (a fixed hash order; answerable, nearby and off-topic mixed).")
 def tune_reader(reader_dir: Path, data_dir: Path, work: Path, limit: int) -> None:
-    """Choose how many passages the reader reads, its rank weight and its confidence model on the reader's dev
-    split (held-out SQuAD articles + made-up unanswerable questions); writes <reader>/qa-reader.json."""
+    """Choose how many passages the reader reads (whole, or a window of sentences), its rank weight and its
+    confidence model on the reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable
+    questions); writes <reader>/qa-reader.json."""
     from qa.reader.tune import run as run_tune
 
     config, report = run_tune(reader_dir, data_dir, work, get_settings(), limit, log=lambda line: click.echo(line))

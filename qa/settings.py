@@ -72,8 +72,8 @@ class Settings(BaseSettings):
         "models/reader when present; off = no reader.",
     )
     read: bool = Field(
-        False, description="Whether search reads when a request does not say. Off by default: the shipped reader's "
-        "calibrated `answerable` does not yet transfer to the seed (recall 0.24 at precision 1.0, docs/quality.md).",
+        True, description="Whether search reads when a request does not say (where a reader is installed); "
+        "`read: false` in a request is the fast path.",
     )
     reader_passages: int = Field(
         0, ge=0, le=50, description="Passages the reader reads (0 = the value chosen with the reader, qa-reader.json)."

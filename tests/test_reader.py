@@ -170,7 +170,8 @@ def reading_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory, r
 def test_http_search_returns_the_answer(reading_server: str) -> None:
     with httpx.Client(base_url=reading_server, timeout=60) as c:
         body = c.post("/v1/search", json={"query": QUESTION, "k": 3, "read": True}).json()
-        fast = c.post("/v1/search", json={"query": QUESTION, "k": 3}).json()  # QA_READ is off by default
+        default = c.post("/v1/search", json={"query": QUESTION, "k": 3}).json()  # QA_READ is on by default
+        fast = c.post("/v1/search", json={"query": QUESTION, "k": 3, "read": False}).json()
         bad = c.post("/v1/search", json={"query": QUESTION, "read": "yes"})
     answer = body["answer"]
     assert answer is not None and set(answer) == {"text", "score", "rank", "passage_id", "start", "end", "source",
@@ -181,6 +182,7 @@ def test_http_search_returns_the_answer(reading_server: str) -> None:
     raw = (SEEDS / answer["source"]["file"]).read_text(encoding="utf-8")
     assert raw[answer["source"]["start"]:answer["source"]["end"]] == answer["text"]
     assert fast["answer"] is None and all(r["scores"]["reader"] is None for r in fast["results"])
+    assert default["answer"] == answer and default["results"] == body["results"]
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_read"
 
 

@@ -31,6 +31,8 @@ def write(data_dir: Path, folder: Path, seed: int = 13, answerable: int = 500, n
     rng = random.Random(seed)
     articles = folder / "articles"
     articles.mkdir(parents=True, exist_ok=True)
+    for stale in articles.glob("*.md"):  # the folder is this function's own: a rewrite leaves nothing behind
+        stale.unlink()
     qas: list[tuple[str, str, str, str, int]] = []  # (id, question, article, answer, paragraph number)
     contexts: list[str] = []
     for title, paras in sorted(dev.squad.items()):
@@ -57,7 +59,7 @@ def write(data_dir: Path, folder: Path, seed: int = 13, answerable: int = 500, n
             rows.append({"id": f"p{made:04d}", "question": changed, "article": None, "sections": [],
                          "tags": ["unanswerable", "nearby"]})
             made += 1
-    nq_all = list(dev.nq)
+    nq_all = [p for p in dev.nq if p.qas[0][2].strip()]  # a few NQ spans are empty
     rng.shuffle(nq_all)
     in_corpus, rest = nq_all[:answerable_nq], nq_all[answerable_nq:]
     by_page: dict[str, dict[str, list[data.Paragraph]]] = {}  # page slug → paragraph text → its questions

@@ -93,6 +93,8 @@ class OnnxLogits:
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        # no busy-waiting between runs: the query's embedding (torch) runs in the same process right before
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
 

@@ -43,7 +43,7 @@ _DEFAULT_MODE: Mode = "hybrid"  # typed, so the fields' default is a Mode to myp
 _READ = Field(
     None,
     description="Whether the reader reads the top passages (answer span, reordering, calibrated `confidence`); "
-    "default: the server's setting `QA_READ` (off). `false` is the fast path; with no reader installed it changes "
+    "default: the server's setting `QA_READ` (on). `false` is the fast path; with no reader installed it changes "
     "nothing.",
 )
 _MODE = Field(
