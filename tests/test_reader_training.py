@@ -64,6 +64,9 @@ def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: P
             assert r["answer"].lower() in sections[(r["article"], r["sections"][0][-1])].lower(), r
     asked = {r["question"] for r in rows if r["article"] is not None}
     assert not asked & {r["question"] for r in rows if "off-topic" in r["tags"]}
+    (tmp_path / "articles" / "left_over.md").write_text("---\ntitle: Old\n---\n", encoding="utf-8")
+    devset.write(small_data, tmp_path, seed=3, answerable=20, nearby=5, off_topic=5, answerable_nq=3, dev_share=0.3)
+    assert not (tmp_path / "articles" / "left_over.md").exists()  # a rewrite leaves no article of an old one
 
 
 def test_selection_seed_draws_other_examples_over_the_same_dev_split(small_data: Path, tmp_path: Path) -> None:
