@@ -17,10 +17,16 @@ DIM = 384
 @lru_cache(maxsize=1)
 def weights_hash() -> str:
     """sha256 of the bundled weights file: an index is only valid for the exact weights that built it."""
+    return files_hash([model_path() / "model.safetensors"])
+
+
+def files_hash(paths: list[Path]) -> str:
+    """A short sha256 of the files' bytes, in order, read a block at a time."""
     h = hashlib.sha256()
-    with open(model_path() / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()[:16]
 
 

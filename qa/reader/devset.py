@@ -5,8 +5,8 @@ Each held-out article becomes `<folder>/articles/<slug>.md` with one `##` sectio
 (`nq_<slug>.md`). Questions (`<folder>/questions.jsonl`, the eval format of DESIGN.md): answerable SQuAD
 questions, and answerable NQ ones (real search queries, lower case, as users type them); "nearby"
 unanswerable ones — SQuAD questions with an entity or number swapped (`data.perturb`), so they share words
-and topic with the corpus; off-topic NQ questions (from the other half) whose answer no paragraph holds. Weights and thresholds of the read stage are chosen on this, never on
-`eval/kherson.jsonl`.
+and topic with the corpus; off-topic NQ questions (from the other half) whose answer no paragraph holds.
+Weights and thresholds of the read stage are chosen on this, never on `eval/kherson.jsonl`.
 """
 
 from __future__ import annotations

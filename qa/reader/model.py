@@ -73,19 +73,17 @@ RUNTIMES = ("torch", "onnx", "onnx-int8")
 class Reader:
     """A loaded reader; `read` is thread-safe (torch inference with no shared mutable state but the model).
 
-    `runtime`: "torch" (the model in PyTorch, bf16 autocast where `bf16`), or "onnx" / "onnx-int8", where
-    `onnx` computes the logits on ONNX Runtime (qa.reader.onnx_runtime) and `model` may be None.
+    The logits come from `model` in PyTorch (bf16 autocast where `bf16`), or, when `onnx` is given, from ONNX
+    Runtime (qa.reader.onnx_runtime, runtimes "onnx" / "onnx-int8") and `model` may be None.
     """
 
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 384, bf16: bool = False,
-                 onnx: Callable[[Encoded], tuple[np.ndarray, np.ndarray]] | None = None,
-                 runtime: str = "torch") -> None:
+                 onnx: Callable[[Encoded], tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.bf16 = bf16
         self.onnx = onnx
-        self.runtime = runtime
         self._lock = threading.Lock()  # the fast tokenizer is not safe to call from several threads at once
 
     @classmethod
@@ -100,7 +98,7 @@ class Reader:
             from qa.reader.onnx_runtime import OnnxLogits, onnx_file
 
             file = onnx_file(Path(path), runtime, cache_dir or Path(".cache/qa"))
-            return cls(None, tokenizer, max_length, onnx=OnnxLogits(file, threads), runtime=runtime)
+            return cls(None, tokenizer, max_length, onnx=OnnxLogits(file, threads))
         import torch
         from transformers import AutoModelForQuestionAnswering
 

@@ -2,21 +2,20 @@
 
 The reader folder's weights are exported to ONNX once, and quantised once, into a copy under `cache_dir`
 keyed by a hash of the weights (never into the reader folder, which may be read-only); later loads reuse the
-files. Measured on the 2-core CPU, reading the top 10 of the seed (docs/performance.md): int8 ≈ 1.7× faster
-than PyTorch fp32, fp32 ONNX ≈ 1.3×.
+files. Measured on the 2-core CPU, reading the top 10 of the seed (`bench/reader_bench.py`,
+docs/performance.md): int8 1.4–1.5× faster than PyTorch fp32; fp32 ONNX about as fast as PyTorch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qa.embed.model import files_hash
 from qa.reader.features import Encoded
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -25,11 +24,7 @@ OUTPUTS = ("start_logits", "end_logits")
 
 def weights_hash(folder: Path) -> str:
     """A short hash of the reader's weight files (a retrained reader gets a fresh export)."""
-    h = hashlib.sha256()
-    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return files_hash(sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")))
 
 
 def onnx_file(folder: Path, runtime: str, cache_dir: Path) -> Path:
@@ -55,7 +50,6 @@ def _publish(target: Path, path: Path, write: Any) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-        shutil.rmtree(tmp.with_suffix(".data"), ignore_errors=True)
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -96,7 +90,6 @@ class OnnxLogits:
         # no busy-waiting between runs: the query's embedding (torch) runs in the same process right before
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.path = path
 
     def __call__(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         start, end = self.session.run(list(OUTPUTS), {"input_ids": enc.input_ids,

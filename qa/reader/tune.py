@@ -2,7 +2,8 @@
 
 The dev questions (`qa.reader.devset`) are split in two by id: settings are chosen on the `tune` half and
 the figures reported on the `check` half. Chosen: how many passages to read, how much of each (the whole
-passage or a window of sentences around its best one), the fused-rank weight, and the confidence model (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
+passage or a window of sentences around its best one), the fused-rank weight, and the confidence model
+(logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
 """
 
 from __future__ import annotations
