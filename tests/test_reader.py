@@ -49,6 +49,24 @@ def test_order_by_reader_weighs_the_fused_rank() -> None:
     assert order_by_reader(readings, 5.0) == [0, 1, 2]  # the fused order wins
 
 
+def test_log_rank_penalty_lets_a_deep_passage_rise() -> None:
+    """With ln(rank), the 10th passage pays little more than the 4th: a strong reading deep down can come first."""
+    readings = [Reading(0, 1, 1.0, 0.0)] + [Reading(0, 1, 0.0, 0.0)] * 8 + [Reading(0, 1, 4.5, 0.0)]
+    assert order_by_reader(readings, 1.0, "linear")[0] == 0  # 4.5 − 9 < 1.0
+    assert order_by_reader(readings, 1.0, "log")[0] == 9  # 4.5 − ln 10 ≈ 2.2 > 1.0
+    assert order_by_reader(readings, 0.0, "log") == order_by_reader(readings, 0.0, "linear")
+    with pytest.raises(ValueError, match="unknown rank penalty"):
+        order_by_reader(readings, 1.0, "quadratic")
+
+
+def test_read_config_rejects_an_unknown_rank_penalty(tmp_path: Path) -> None:
+    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 5, "rank_penalty": "cubic"}))
+    with pytest.raises(ValueError, match="qa-reader.json: unknown rank_penalty 'cubic'"):
+        ReadConfig.load(tmp_path)
+    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 5, "window_chars": 300}))
+    assert ReadConfig.load(tmp_path).rank_penalty == "linear"  # a file from before the setting
+
+
 def test_confidence_rises_with_the_reader_relevance() -> None:
     config = ReadConfig(coef={"top_relevance": 1.0}, intercept=-1.0)
     assert confidence(config, {"top_relevance": 3.0}) > confidence(config, {"top_relevance": 0.0}) > 0
@@ -159,6 +177,11 @@ def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # ty
     answers = [r.answer for r in report.modes["hybrid+read"].questions]
     sentences = [r.answer for r in report.modes["hybrid"].questions]
     assert answers != sentences  # reading answers with spans, not the highlighted sentence
+    passages = retriever.read_config.passages
+    for r in report.modes["hybrid+read"].questions:  # the reader's relevance on the passages it read, only
+        assert all(h.reader is not None for h in r.hits[:passages])
+        assert all(h.reader is None for h in r.hits[passages:])
+    assert all(h.reader is None for r in report.modes["hybrid"].questions for h in r.hits)
 
 
 @pytest.fixture(scope="module")

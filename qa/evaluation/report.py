@@ -40,6 +40,7 @@ class HitRecord:
     dense: float | None
     lexical: float | None
     has_answer: bool | None  # answer text in this passage; None for an unanswerable question
+    reader: float | None = None  # the reader's relevance (span − no-answer logit) where it read this passage
 
 
 @dataclass(frozen=True)

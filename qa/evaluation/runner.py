@@ -69,6 +69,7 @@ def score_result(question: Question, result: SearchResult, latency_ms: float) ->
             dense=None if h.dense is None else round(h.dense, 6),
             lexical=None if h.lexical is None else round(h.lexical, 6),
             has_answer=None if not answers else _answer_rank(answers, [h.chunk.text]) is not None,
+            reader=h.reader,
         )
         for h in result.hits
     )

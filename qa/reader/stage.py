@@ -1,6 +1,7 @@
 """The read stage of search: the reader reads the top N fused passages with the question, then
 
-- reorders them by `reader relevance − rank_weight × (fused rank − 1)` (the fused order still counts);
+- reorders them by `reader relevance − rank_weight × penalty(fused rank)` (the fused order still counts), the
+  penalty `rank − 1` ("linear") or `ln rank` ("log": deep passages lose little more than the 3rd does);
 - takes the answer span from the first passage of the new order;
 - gives `confidence` from a logistic model over the reader's and retrieval's scores, and `answerable`
   as `confidence ≥ threshold`;
@@ -33,6 +34,7 @@ CONFIG_FILE = "qa-reader.json"
 class ReadConfig:
     passages: int = 10  # how many of the fused top passages the reader reads
     rank_weight: float = 1.0  # reader relevance lost per step down the fused order
+    rank_penalty: str = "linear"  # the step: "linear" (rank − 1) or "log" (ln rank); see RANK_PENALTIES
     window_chars: int = 0  # read whole sentences around the highlight, up to this many characters; 0 = all
     # confidence = sigmoid(intercept + Σ coef · feature); features from `features()`
     coef: dict[str, float] = field(default_factory=lambda: {"top_relevance": 0.5})
@@ -46,6 +48,9 @@ class ReadConfig:
             return cls()
         raw = json.loads(path.read_text())
         known = {k: raw[k] for k in asdict(cls()) if k in raw}
+        if known.get("rank_penalty", "linear") not in RANK_PENALTIES:
+            raise ValueError(f"{path}: unknown rank_penalty {known['rank_penalty']!r}: "
+                             f"one of {', '.join(RANK_PENALTIES)}")
         return cls(**known)
 
     def save(self, folder: Path, extra: dict | None = None) -> Path:
@@ -77,9 +82,18 @@ def confidence(config: ReadConfig, feats: dict[str, float]) -> float:
         {"features": list(config.coef), "coef": list(config.coef.values()), "intercept": config.intercept}, feats)
 
 
-def order_by_reader(readings: list[Reading], rank_weight: float) -> list[int]:
+RANK_PENALTIES: dict[str, Callable[[int], float]] = {
+    "linear": lambda rank: float(rank - 1),
+    "log": lambda rank: math.log(rank),
+}
+
+
+def order_by_reader(readings: list[Reading], rank_weight: float, penalty: str = "linear") -> list[int]:
     """Indices of the read passages, best first by relevance minus the fused-rank penalty (stable)."""
-    combined = [r.relevance - rank_weight * i for i, r in enumerate(readings)]
+    if penalty not in RANK_PENALTIES:
+        raise ValueError(f"unknown rank penalty {penalty!r}: one of {', '.join(RANK_PENALTIES)}")
+    step = RANK_PENALTIES[penalty]
+    combined = [r.relevance - rank_weight * step(i) for i, r in enumerate(readings, 1)]
     return sorted(range(len(readings)), key=lambda i: (-combined[i], i))
 
 
@@ -108,7 +122,7 @@ def read_hits(reader: Reader, config: ReadConfig, query: str, hits: list[Hit], k
     """Read the first `config.passages` hits, reorder them, and keep `k`; unread hits follow in fused order."""
     head, tail = hits[:config.passages], hits[config.passages:]
     readings = read_passages(reader, query, head, config.window_chars)
-    order = order_by_reader(readings, config.rank_weight)
+    order = order_by_reader(readings, config.rank_weight, config.rank_penalty)
     feats = features(readings, order, retrieval_features)
     conf = confidence(config, feats)
     reordered: list[Hit] = []

@@ -2,7 +2,7 @@
 
 The dev questions (`qa.reader.devset`) are split in two by id: settings are chosen on the `tune` half and
 the figures reported on the `check` half. Chosen: how many passages to read, how much of each (the whole
-passage or a window of sentences around its best one), the fused-rank weight, and the confidence model
+passage or a window of sentences around its best one), the fused-rank penalty and its weight, and the confidence model
 (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
 """
 
@@ -18,12 +18,13 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import ReadConfig, features, order_by_reader, read_passages, retrieval_features
+from qa.reader.stage import (RANK_PENALTIES, ReadConfig, features, order_by_reader, read_passages,
+                             retrieval_features)
 from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
-WINDOWS = (300, 450, 0)  # characters around the best sentence; 0 = the whole passage (slowest)
+WINDOWS = (200, 300, 450, 0)  # characters around the best sentence; 0 = the whole passage (slowest)
 WHOLE_CHARS = 1000  # a whole passage, as a reading cost (the seed's passages average ~650 characters, up to ~1,200)
 FEATURES = ("top_relevance", "max_relevance", "retrieval_logit")
 
@@ -58,13 +59,14 @@ def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int
     return out
 
 
-def first_right(observed: Sequence[Observed], passages: int, rank_weight: float, window: int) -> float:
+def first_right(observed: Sequence[Observed], passages: int, rank_weight: float, window: int,
+                penalty: str = "linear") -> float:
     """Share of answerable questions whose first result is a gold section after reordering."""
     wins = []
     for o in observed:
         if not o.question.answerable:
             continue
-        order = order_by_reader(o.readings[window][:passages], rank_weight)
+        order = order_by_reader(o.readings[window][:passages], rank_weight, penalty)
         wins.append(bool(order) and o.gold_rank[order[0]])
     return float(np.mean(wins)) if wins else float("nan")
 
@@ -73,7 +75,7 @@ def _feature_rows(observed: Sequence[Observed], config: ReadConfig) -> tuple[np.
     rows, labels = [], []
     for o in observed:
         readings = o.readings[config.window_chars][:config.passages]
-        f = features(readings, order_by_reader(readings, config.rank_weight), o.retrieval)
+        f = features(readings, order_by_reader(readings, config.rank_weight, config.rank_penalty), o.retrieval)
         rows.append([f[name] for name in FEATURES])
         labels.append(int(o.question.answerable))
     return np.asarray(rows), np.asarray(labels)
@@ -84,14 +86,16 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     tune = [o for o in observed if half(o.question.id) == "tune"]
     check = [o for o in observed if half(o.question.id) == "check"]
     windows = list(tune[0].readings) if tune else [0]
-    grid = {(n, c, w): first_right(tune, n, w, c) for n in PASSAGES for c in windows for w in RANK_WEIGHTS}
+    grid = {(n, c, p, w): first_right(tune, n, w, c, p)
+            for n in PASSAGES for c in windows for p in RANK_PENALTIES for w in RANK_WEIGHTS}
     # the cheapest reading (characters read: passages × window, a whole passage counted as WHOLE_CHARS) whose
-    # first-right share is within one question of the best; then the smaller weight
+    # first-right share is within one question of the best; then the best, the linear penalty, the smaller weight
     answerable = sum(o.question.answerable for o in tune) or 1
     best = max(grid.values())
     near = [key for key, v in grid.items() if v >= best - 1.0 / answerable - 1e-9]
-    n, c, w = min(near, key=lambda key: (key[0] * (key[1] or WHOLE_CHARS), -grid[key], key[2]))
-    config = ReadConfig(passages=n, rank_weight=w, window_chars=c)
+    n, c, p, w = min(near, key=lambda key: (key[0] * (key[1] or WHOLE_CHARS), -grid[key], key[2] != "linear",
+                                            key[3]))
+    config = ReadConfig(passages=n, rank_weight=w, rank_penalty=p, window_chars=c)
     x, y = _feature_rows(tune, config)
     coef, intercept = fit_logistic(x, y)
     scores = x @ coef + intercept
@@ -99,7 +103,7 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     config = dataclasses.replace(config, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
                                  intercept=intercept, threshold=threshold)
     report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
-    report["grid_first_right_tune"] = {f"{n}x{c}x{w}": round(v, 4) for (n, c, w), v in grid.items()}
+    report["grid_first_right_tune"] = {f"{n}x{c}x{p}x{w}": round(v, 4) for (n, c, p, w), v in grid.items()}
     return config, report
 
 
@@ -115,7 +119,7 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
     for o in observed:
         if o.question.answers:
             readings = o.readings[config.window_chars][:config.passages]
-            order = order_by_reader(readings, config.rank_weight)
+            order = order_by_reader(readings, config.rank_weight, config.rank_penalty)
             r = readings[order[0]] if order else None
             span = o.texts[order[0]][r.start:r.end] if r is not None else ""
             f1.append(max(token_f1(span, a) for a in o.question.answers))
@@ -123,7 +127,8 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
         "questions": len(observed),
         "answer_f1": round(float(np.mean(f1)), 4) if f1 else None,
         "first_right_fused": round(first_right(observed, 1, 0.0, config.window_chars), 4),
-        "first_right_read": round(first_right(observed, config.passages, config.rank_weight, config.window_chars), 4),
+        "first_right_read": round(first_right(observed, config.passages, config.rank_weight, config.window_chars,
+                                              config.rank_penalty), 4),
         "auroc_nearby": round(auroc(np.r_[conf[pos], conf[nearby]], np.r_[y[pos], y[nearby]]), 4),
         "auroc_off_topic": round(auroc(np.r_[conf[pos], conf[off]], np.r_[y[pos], y[off]]), 4),
         "auroc_nearby_retrieval_only": round(auroc(np.r_[retrieval[pos], retrieval[nearby]],
