@@ -3,6 +3,7 @@ windows, on PyTorch fp32 / ONNX Runtime fp32 / int8, against `read: false`, on t
 process, interleaved by question. Writes bench/results/reader.json.
 
     .venv/bin/python bench/reader_bench.py [--index index/default] [--reader models/reader] [--questions 60]
+        [--runtimes torch,onnx,onnx-int8] [--passages 3,10,20] [--windows 0,300]
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=ROOT / "index" / "default")
     ap.add_argument("--reader", default="auto", help="QA_READER: a folder, or auto (models/reader)")
     ap.add_argument("--questions", type=int, default=60, help="eval questions to ask (each once per variant)")
+    ap.add_argument("--runtimes", default="torch,onnx,onnx-int8", help="reader runtimes to compare")
+    ap.add_argument("--passages", default="3,10,20", help="how many of the fused top passages to read")
+    ap.add_argument("--windows", default="0,300", help="characters read around each best sentence (0 = whole)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reader.json")
     args = ap.parse_args()
 
@@ -38,11 +42,11 @@ def main() -> None:
     questions = [json.loads(line)["question"] for line in lines if line.strip()][: args.questions]
     base = retriever.read_config
     readers = {rt: load_model(folder, settings.model_copy(update={"reader_runtime": rt}))
-               for rt in ("torch", "onnx", "onnx-int8")}
-    variants = {"no read": (False, readers["onnx-int8"], base)}
+               for rt in args.runtimes.split(",")}
+    variants = {"no read": (False, next(iter(readers.values())), base)}
     for runtime, reader in readers.items():
-        for n in (3, 10, 20):
-            for window in (0, 300):
+        for n in map(int, args.passages.split(",")):
+            for window in map(int, args.windows.split(",")):
                 config = dataclasses.replace(base, passages=n, window_chars=window)
                 variants[f"{runtime} top {n} {'window ' + str(window) if window else 'whole'}"] = (True, reader, config)
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -58,7 +62,7 @@ def main() -> None:
     out = {name: {"p50_ms": round(statistics.median(v), 1), "p95_ms": round(sorted(v)[int(0.95 * (len(v) - 1))], 1),
                   "n": len(v)} for name, v in times.items()}
     out["_meta"] = {"index": str(args.index), "reader": str(args.reader), "threads": "default (all cores)",
-                    "torch precision": "bf16" if readers["torch"].bf16 else "fp32",
+                    "torch precision": ("bf16" if readers["torch"].bf16 else "fp32") if "torch" in readers else None,
                     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
