@@ -18,8 +18,14 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import (RANK_PENALTIES, ReadConfig, features, order_by_reader, read_passages,
-                             retrieval_features)
+from qa.reader.stage import (
+    RANK_PENALTIES,
+    ReadConfig,
+    features,
+    order_by_reader,
+    read_passages,
+    retrieval_features,
+)
 from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
