@@ -114,16 +114,22 @@ class Tools:
         retriever: Callable[[], Retriever],
         limiter: Callable[[], anyio.CapacityLimiter | None] = lambda: None,
         timeout_s: Callable[[], float | None] = lambda: None,
+        max_queue: Callable[[], int] = lambda: 0,
     ) -> None:
         self.retriever = retriever  # may block (the first stdio call loads the index)
         self.limiter = limiter
         self.timeout_s = timeout_s
+        self.max_queue = max_queue
 
     async def _off_loop(self, work: Callable[[Retriever], Any]) -> Any:
-        """Blocking work in worker threads, within the time limit (HTTP: `QA_REQUEST_TIMEOUT_S`, as /v1/*)."""
+        """Blocking work in worker threads, within the time limit and the queue bound (HTTP: `QA_REQUEST_TIMEOUT_S`,
+        `QA_MAX_QUEUE`, shared with /v1/*)."""
+        limiter = self.limiter()
+        if limiter is not None:
+            deps.refuse_when_full(limiter, self.max_queue())
         with anyio.move_on_after(self.timeout_s()):
             return await anyio.to_thread.run_sync(
-                lambda: work(self.retriever()), limiter=self.limiter(), abandon_on_cancel=True
+                lambda: work(self.retriever()), limiter=limiter, abandon_on_cancel=True
             )
         raise Overloaded("the server is busy: the request took too long; retry later", code="timeout")
 
@@ -249,7 +255,8 @@ def mount(app: FastAPI, path: str = "/mcp") -> None:
     from starlette.routing import Route
 
     state = app.state
-    server = Tools(lambda: state.holder.current, lambda: state.limiter, lambda: state.settings.request_timeout_s).server()
+    server = Tools(lambda: state.holder.current, lambda: state.limiter, lambda: state.settings.request_timeout_s,
+                   lambda: state.settings.max_queue).server()
     managers: list[StreamableHTTPSessionManager] = []
     security = None
     if state.settings.host in ("127.0.0.1", "localhost", "::1"):  # the SDK's DNS-rebinding guard

@@ -312,3 +312,32 @@ def test_mcp_over_http_answers_like_the_http_api(remote: Client, keyed_server: s
             assert remote.error(tool, arguments) == http_json(c, http_request), (tool, arguments)
         read = remote.portal.call(remote.session.read_resource, f"qa://articles/{SEED_ARTICLE}")
         assert json.loads(read.contents[0].text) == c.get(f"/v1/articles/{SEED_ARTICLE}").json()  # type: ignore[union-attr]
+
+
+def test_tools_refuse_when_every_worker_is_busy_and_the_queue_is_full(seed_index: Path, settings_factory,
+                                                                       embedder) -> None:  # type: ignore[no-untyped-def]
+    """`/mcp` shares the API's worker threads and `QA_MAX_QUEUE`: a full queue is a 503 `overloaded` tool
+    error at once, as on /v1/*, not an unbounded wait; with a worker free the same call answers."""
+    import anyio
+
+    from qa.mcp_server import Tools
+    from qa.search.retriever import Retriever
+
+    retriever = Retriever.load(seed_index, settings_factory(index=seed_index, reader="off"), embedder)
+
+    async def scenario() -> tuple[Any, Any]:
+        limiter = anyio.CapacityLimiter(1)
+        tools = Tools(lambda: retriever, lambda: limiter, lambda: 30.0, lambda: 0)
+        params = type("Params", (), {"name": "search", "arguments": {"query": QUESTION, "k": 2}})()
+        holder = object()
+        limiter.acquire_on_behalf_of_nowait(holder)  # the only worker is busy; no request may wait (max_queue 0)
+        refused = await tools.call_tool(None, params)
+        limiter.release_on_behalf_of(holder)
+        answered = await tools.call_tool(None, params)
+        return refused, answered
+
+    refused, answered = anyio.run(scenario)
+    assert refused.is_error
+    body = json.loads(refused.content[0].text)
+    assert body["error"]["code"] == "overloaded" and body["error"]["status"] == 503, body
+    assert not answered.is_error and len(answered.structured_content["results"]) == 2

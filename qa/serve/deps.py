@@ -58,13 +58,17 @@ def serving(request: Request) -> Retriever:
 CurrentRetriever = Annotated[Retriever, Depends(serving)]
 
 
+def refuse_when_full(limiter: anyio.CapacityLimiter, max_queue: int) -> None:
+    """Every worker busy and `max_queue` requests already waiting: refuse now rather than queue without bound."""
+    busy = limiter.statistics()
+    if busy.borrowed_tokens >= busy.total_tokens and busy.tasks_waiting >= max_queue:
+        raise Overloaded("the server is at capacity: too many requests are waiting; retry later")
+
+
 async def off_loop(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run blocking work (encoding, search) in the bounded thread pool, within the request time limit."""
     state = request.app.state
-    busy = state.limiter.statistics()
-    if busy.borrowed_tokens >= busy.total_tokens and busy.tasks_waiting >= state.settings.max_queue:
-        # every worker busy and the queue full: refuse now rather than queue without bound
-        raise Overloaded("the server is at capacity: too many requests are waiting; retry later")
+    refuse_when_full(state.limiter, state.settings.max_queue)
     with anyio.move_on_after(state.settings.request_timeout_s):
         return await anyio.to_thread.run_sync(fn, *args, limiter=state.limiter, abandon_on_cancel=True)
     raise Overloaded("the server is busy: the request took too long; retry later", code="timeout")
