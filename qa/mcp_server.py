@@ -115,11 +115,13 @@ class Tools:
         limiter: Callable[[], anyio.CapacityLimiter | None] = lambda: None,
         timeout_s: Callable[[], float | None] = lambda: None,
         max_queue: Callable[[], int] = lambda: 0,
+        observe_stages: Callable[[dict[str, float]], None] = lambda timings_ms: None,
     ) -> None:
         self.retriever = retriever  # may block (the first stdio call loads the index)
         self.limiter = limiter
         self.timeout_s = timeout_s
         self.max_queue = max_queue
+        self.observe_stages = observe_stages  # HTTP: the per-stage histograms of /metrics, as for /v1/*
 
     async def _off_loop(self, work: Callable[[Retriever], Any]) -> Any:
         """Blocking work in worker threads, within the time limit and the queue bound (HTTP: `QA_REQUEST_TIMEOUT_S`,
@@ -136,13 +138,22 @@ class Tools:
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         if name == "search":
             body = _parse(schemas.SearchRequest, arguments, "body")
-            return dict(await self._off_loop(lambda r: result_to_dict(
-                r.search(body.query, body.k, body.mode, body.articles, read=body.read), r.info())))
+
+            def search(r: Retriever) -> dict[str, Any]:
+                result = r.search(body.query, body.k, body.mode, body.articles, read=body.read)
+                self.observe_stages(result.timings)
+                return result_to_dict(result, r.info())
+
+            return dict(await self._off_loop(search))
         if name == "context":
             ctx = _parse(schemas.ContextRequest, arguments, "body")
-            return dict(await self._off_loop(
-                lambda r: context_to_dict(r.context(ctx.query, ctx.max_tokens, ctx.mode, read=ctx.read), r.info())
-            ))
+
+            def context(r: Retriever) -> dict[str, Any]:
+                out = r.context(ctx.query, ctx.max_tokens, ctx.mode, read=ctx.read)
+                self.observe_stages(out.search.timings)
+                return context_to_dict(out, r.info())
+
+            return dict(await self._off_loop(context))
         if name == "get_passages":
             article = _parse(PassagesRequest, arguments, "query").article
             return await article_routes.article_passages(article, await self._off_loop(lambda r: r))
@@ -256,7 +267,7 @@ def mount(app: FastAPI, path: str = "/mcp") -> None:
 
     state = app.state
     server = Tools(lambda: state.holder.current, lambda: state.limiter, lambda: state.settings.request_timeout_s,
-                   lambda: state.settings.max_queue).server()
+                   lambda: state.settings.max_queue, lambda timings_ms: state.metrics.observe_stages(timings_ms)).server()
     managers: list[StreamableHTTPSessionManager] = []
     security = None
     if state.settings.host in ("127.0.0.1", "localhost", "::1"):  # the SDK's DNS-rebinding guard

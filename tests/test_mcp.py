@@ -295,11 +295,19 @@ def test_mcp_over_http_on_loopback_refuses_foreign_hosts_and_origins(keyed_serve
         assert httpx.post(keyed_server + "/mcp", json=hello, headers=auth | extra, timeout=30).status_code == status
 
 
+def _embed_stage_count(c: httpx.Client) -> float:
+    """How many searches /metrics has timed in the `embed` stage so far."""
+    found = re.search(r'^qa_search_stage_duration_seconds_count\{stage="embed"\} (\S+)$', c.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_mcp_over_http_answers_like_the_http_api(remote: Client, keyed_server: str) -> None:
     tools = remote.portal.call(remote.session.list_tools).tools
     assert {t.name for t in tools} == {"search", "context", "get_passages"}
     with httpx.Client(base_url=keyed_server, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as c:
+        timed = _embed_stage_count(c)
         got = remote.ok("search", {"query": QUESTION, "k": 3})
+        assert _embed_stage_count(c) == timed + 1  # an MCP search is timed per stage in /metrics, as /v1/search
         want = c.post("/v1/search", json={"query": QUESTION, "k": 3}).json()
         assert got | {"took_ms": 0} == want | {"took_ms": 0}
         for passage in got["results"]:
