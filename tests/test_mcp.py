@@ -297,7 +297,8 @@ def test_mcp_over_http_on_loopback_refuses_foreign_hosts_and_origins(keyed_serve
 
 def _embed_stage_count(c: httpx.Client) -> float:
     """How many searches /metrics has timed in the `embed` stage so far."""
-    found = re.search(r'^qa_search_stage_duration_seconds_count\{stage="embed"\} (\S+)$', c.get("/metrics").text, re.M)
+    pattern = r'^qa_search_stage_duration_seconds_count\{stage="embed"\} (\S+)$'
+    found = re.search(pattern, c.get("/metrics").text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 
