@@ -225,16 +225,18 @@ def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path |
               help="Stop after this many steps (the learning-rate schedule still spans the whole run).")
 @click.option("--base-model", type=click.Path(exists=True, file_okay=False), help="Start from this model folder "
               "instead of the bundled all-MiniLM-L6-v2.")
+@click.option("--layers", type=click.IntRange(1, 48), help="Keep only the bottom N transformer layers of the base "
+              "model: a smaller reader that reads faster (cost is linear in layers).")
 def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int,
                  selection_seed: int | None, max_length: int,
                  batch_size: int, lr: float, epochs: float, checkpoint_every: int, max_steps: int | None,
-                 base_model: str | None) -> None:
+                 base_model: str | None, layers: int | None) -> None:
     """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
     from qa.reader.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
                       selection_seed=selection_seed, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
-                      checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model)
+                      checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model, layers=layers)
     train(cfg, log=lambda line: click.echo(line))
 
 

@@ -151,3 +151,26 @@ def test_train_reader_end_to_end_then_resume(small_data: Path, tmp_path: Path) -
     again: list[str] = []
     train(cfg, log=again.append)  # the checkpoint is at the last step: resumes, trains nothing more
     assert any(line.startswith(f"resumed from {out / 'checkpoint'} at step {record['steps']}") for line in again)
+
+
+def test_train_reader_keeps_the_bottom_layers_for_a_smaller_reader(small_data: Path, tmp_path: Path) -> None:
+    """`--layers N`: the saved reader has N transformer layers, loads and reads; an impossible N fails before
+    any data is prepared, with a message naming the base model's depth."""
+    from click.testing import CliRunner
+
+    from qa.cli import main
+    from qa.reader.model import Reader
+    from qa.reader.train import TrainConfig, train
+
+    out = tmp_path / "small"
+    train(TrainConfig(data_dir=small_data, out=out, examples=32, dev_examples=20, max_length=96, batch_size=8,
+                      seed=7, layers=2), log=lambda line: None)
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 2
+    reader = Reader.load(out)
+    assert len(reader.model.base_model.encoder.layer) == 2
+    (reading,) = reader.read("When?", ["It happened in 1999."], ["Test"])
+    assert 0 <= reading.start <= reading.end <= len("It happened in 1999.")
+    refused = CliRunner().invoke(main, ["train-reader", "--data", str(small_data), "--out", str(tmp_path / "x"),
+                                        "--layers", "7", "--examples", "32"])
+    assert refused.exit_code == 1 and "has 6 transformer layers" in refused.output, refused.output
+    assert not (tmp_path / "x" / "data-selection.json").exists()  # refused before preparing anything

@@ -39,6 +39,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     max_steps: int | None = None  # stop after this many steps of the schedule (it still spans all of them)
     base_model: str | None = None  # a model folder; None = the bundled all-MiniLM-L6-v2
+    layers: int | None = None  # keep only the bottom N transformer layers of the base model (a faster reader)
     bf16: bool | None = None  # None: where the device has native bf16
 
 
@@ -83,6 +84,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     bf16 = cfg.bf16 if cfg.bf16 is not None else (device == "cuda" or native_bf16())
     base = _base_model_path(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
+    _check_layers(base, cfg.layers)  # before minutes of data preparation
     examples, dev = prepare(cfg, log)
     ckpt = cfg.out / "checkpoint"
     state = torch.load(ckpt / "state.pt", weights_only=False) if (ckpt / "state.pt").exists() else None
@@ -94,6 +96,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     total_steps = state["total_steps"] if done and state is not None else max(
         1, int(math.ceil(n_rows / cfg.batch_size) * cfg.epochs))
     model = AutoModelForQuestionAnswering.from_pretrained(str(ckpt if state is not None else base))
+    if state is None and cfg.layers is not None:  # a checkpoint already has its layers
+        keep_bottom_layers(model, cfg.layers)
+        log(f"kept the bottom {cfg.layers} transformer layers of {base}")
     model.to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(optim, int(cfg.warmup * total_steps), total_steps)
@@ -134,6 +139,28 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     log(f"dev: {json.dumps(metrics)}")
     _save_final(model, tokenizer, cfg, step, metrics)
     return metrics
+
+
+def _check_layers(base: str, layers: int | None) -> None:
+    if layers is None:
+        return
+    from transformers import AutoConfig
+
+    have = AutoConfig.from_pretrained(base).num_hidden_layers
+    if not 1 <= layers <= have:
+        from qa.errors import ConfigError
+
+        raise ConfigError(f"--layers {layers}: the base model {base} has {have} transformer layers")
+
+
+def keep_bottom_layers(model: Any, layers: int) -> None:
+    """Drop the top transformer layers, keeping the bottom `layers` and the QA head: a smaller, faster reader to
+    fine-tune (reading cost is linear in layers; dropping the top layers loses least, Sajjad et al. 2020)."""
+    encoder = model.base_model.encoder
+    if not 1 <= layers <= len(encoder.layer):
+        raise ValueError(f"cannot keep {layers} of {len(encoder.layer)} layers")
+    encoder.layer = encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
 
 
 def _checkpoint(model: Any, tokenizer: Any, optim: Any, sched: Any, progress: dict[str, int], ckpt: Path) -> None:
