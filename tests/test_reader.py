@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from qa.reader.features import encode, title_prefix
 from qa.reader.load import SHIPPED, reader_folder
 from qa.reader.model import Reader, Reading
 from qa.reader.stage import ReadConfig, confidence, order_by_reader, read_passages
@@ -103,6 +105,24 @@ def test_windowed_reading_gives_offsets_into_the_whole_passage(retriever) -> Non
             assert a <= r.start < r.end <= b  # read inside the window, reported in passage offsets
             assert hit.chunk.text[r.start:r.end].strip()
     assert any(window_around(h.chunk.text, h.highlight, 250) != (0, len(h.chunk.text)) for h in hits)
+
+
+def test_rows_read_in_length_groups_read_as_one_batch(reader_dir: Path, retriever) -> None:  # type: ignore[no-untyped-def]
+    """Running the rows shortest first in groups, each cut to its longest row, gives the one-batch logits."""
+    hits = retriever.search(QUESTION, k=10, read=False).hits
+    spans = [window_around(h.chunk.text, h.highlight, 200) for h in hits]
+    texts = [h.chunk.text[a:b] for h, (a, b) in zip(hits, spans, strict=True)]
+    titles = [h.chunk.citation for h in hits]
+    grouped, batch = Reader.load(reader_dir, precision="fp32"), Reader.load(reader_dir, precision="fp32")
+    grouped.bucket_rows, batch.bucket_rows = 3, len(hits)
+    enc = encode(grouped.tokenizer, [QUESTION] * len(texts), [title_prefix(t) for t in titles], texts, 384)
+    lengths = enc.attention_mask.sum(axis=1)
+    assert lengths.min() < lengths.max()  # the rows differ in length: the groups are cut shorter
+    (gs, ge), (bs, be) = grouped.logits(enc), batch.logits(enc)
+    real = enc.attention_mask.astype(bool)
+    assert np.abs(gs - bs)[real].max() < 1e-3 and np.abs(ge - be)[real].max() < 1e-3
+    want, got = batch.read(QUESTION, texts, titles), grouped.read(QUESTION, texts, titles)
+    assert [(r.start, r.end) for r in got] == [(r.start, r.end) for r in want]
 
 
 def test_onnx_runtimes_agree_with_torch(reader_dir: Path, settings_factory, retriever) -> None:  # type: ignore[no-untyped-def]

@@ -36,16 +36,14 @@ def encode(tokenizer: Any, questions: list[str], prefixes: list[str], passages: 
                     return_overflowing_tokens=all_windows, return_offsets_mapping=True, padding="longest",
                     return_tensors="np")
     mapping = enc["overflow_to_sample_mapping"].tolist() if all_windows else list(range(len(questions)))
-    n, length = enc["input_ids"].shape
-    starts = np.full((n, length), -1, dtype=np.int64)
-    ends = np.full((n, length), -1, dtype=np.int64)
-    for row in range(n):
-        seq = enc.sequence_ids(row)
-        shift = len(prefixes[mapping[row]])
-        for i, (a, b) in enumerate(enc["offset_mapping"][row]):
-            if seq[i] == 1 and a >= shift and b > a:
-                starts[row, i] = a - shift
-                ends[row, i] = b - shift
+    n = enc["input_ids"].shape[0]
+    second = np.array([[s == 1 for s in enc.sequence_ids(row)] for row in range(n)], dtype=bool)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64)  # (n, length, 2), into prefix + passage
+    shift = np.array([len(prefixes[mapping[row]]) for row in range(n)], dtype=np.int64)[:, None]
+    a, b = offsets[..., 0], offsets[..., 1]
+    passage = second & (a >= shift) & (b > a)
+    starts = np.where(passage, a - shift, -1)
+    ends = np.where(passage, b - shift, -1)
     token_types = enc["token_type_ids"] if "token_type_ids" in enc else np.zeros_like(enc["input_ids"])
     return Encoded(enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64),
                    token_types.astype(np.int64), starts, ends, mapping)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from qa.embed.model import files_hash
-from qa.reader.features import Encoded
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = ("start_logits", "end_logits")
@@ -91,8 +90,8 @@ class OnnxLogits:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self.session.run(list(OUTPUTS), {"input_ids": enc.input_ids,
-                                                      "attention_mask": enc.attention_mask,
-                                                      "token_type_ids": enc.token_type_ids})
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.session.run(list(OUTPUTS), {"input_ids": input_ids, "attention_mask": attention_mask,
+                                                      "token_type_ids": token_type_ids})
         return np.asarray(start, dtype=np.float32), np.asarray(end, dtype=np.float32)
