@@ -123,6 +123,11 @@ def test_rows_read_in_length_groups_read_as_one_batch(reader_dir: Path, retrieve
     assert np.abs(gs - bs)[real].max() < 1e-3 and np.abs(ge - be)[real].max() < 1e-3
     want, got = batch.read(QUESTION, texts, titles), grouped.read(QUESTION, texts, titles)
     assert [(r.start, r.end) for r in got] == [(r.start, r.end) for r in want]
+    grouped.tokenizer.padding_side = batch.tokenizer.padding_side = "left"  # e.g. a hub reader: rows kept whole
+    left = encode(grouped.tokenizer, [QUESTION] * len(texts), [title_prefix(t) for t in titles], texts, 384)
+    assert left.attention_mask[:, 0].min() == 0  # padded on the left
+    (gs, _), (bs, _) = grouped.logits(left), batch.logits(left)
+    assert np.abs(gs - bs)[left.attention_mask.astype(bool)].max() < 1e-3
 
 
 def test_onnx_runtimes_agree_with_torch(reader_dir: Path, settings_factory, retriever) -> None:  # type: ignore[no-untyped-def]

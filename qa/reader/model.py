@@ -117,9 +117,11 @@ class Reader:
 
     def logits(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """Start/end logits for every row of `enc`. Rows run in groups of `bucket_rows`, shortest first, each
-        group cut to its own longest row: padding costs as much as text, and these rows differ in length."""
+        group cut to its own longest row: padding costs as much as text, and these rows differ in length.
+        (A tokenizer that pads on the left keeps every row whole.)"""
         n, length = enc.input_ids.shape
-        lengths = enc.attention_mask.sum(axis=1)
+        right = getattr(self.tokenizer, "padding_side", "right") == "right"
+        lengths = enc.attention_mask.sum(axis=1) if right else np.full(n, length)
         order = np.argsort(lengths, kind="stable")
         start = np.full((n, length), -1e4, dtype=np.float32)
         end = np.full((n, length), -1e4, dtype=np.float32)
