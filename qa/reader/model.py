@@ -144,12 +144,12 @@ class Reader:
         return out.start_logits.float().numpy(), out.end_logits.float().numpy()
 
     def read(self, question: str, passages: list[str], titles: list[str] | None = None) -> list[Reading]:
-        """Read each passage (prefixed with its title/citation) with the question, in one batch."""
+        """Read each passage (prefixed with its title/citation) with the question (rows in length groups, `logits`)."""
         return self.read_pairs([question] * len(passages), passages, titles)
 
     def read_pairs(self, questions: list[str], passages: list[str], titles: list[str] | None = None,
                    ) -> list[Reading]:
-        """Read each (question, passage) pair, the passage prefixed with its title, in one batch."""
+        """Read each (question, passage) pair, the passage prefixed with its title (rows in length groups)."""
         if not passages:
             return []
         prefixes = [title_prefix(t) for t in titles] if titles else [""] * len(passages)

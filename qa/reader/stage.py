@@ -107,7 +107,7 @@ class ReadOutcome:
 
 
 def read_passages(reader: Reader, query: str, hits: list[Hit], window_chars: int = 0) -> list[Reading]:
-    """The reader's reading of each hit, in one batch; spans are offsets into the whole passage text even when
+    """The reader's reading of each hit (one `Reader.read` call); spans are offsets into the whole passage text even when
     only a window around the hit's highlight was read."""
     spans = [window_around(h.chunk.text, h.highlight, window_chars) for h in hits]
     readings = reader.read(query, [h.chunk.text[a:b] for h, (a, b) in zip(hits, spans, strict=True)],
