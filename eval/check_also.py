@@ -1,6 +1,9 @@
-"""Check the eval set's `also` labels against an index's passages.
+"""Check the eval set's labels (main and `also`) against an index's passages.
 
     .venv/bin/python eval/check_also.py [--questions eval/kherson.jsonl] [--index index/frontlines]
+
+For every answerable question whose article the index holds: each gold section path must exist in the
+index's chunks.jsonl and the answer must be found in that question's gold passages (any of its sections).
 
 For every `also` entry: each section path must exist for that article in the index's chunks.jsonl, the
 answer must be found in that section's passage text by `metrics.answer_rank` (the matcher `qa eval` uses),
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from qa.evaluation import load_questions
 from qa.evaluation import metrics as m
-from qa.evaluation.questions import AlsoGold
+from qa.evaluation.questions import AlsoGold, Question
 
 SectionKey = tuple[str, tuple[str, ...]]
 
@@ -53,6 +56,20 @@ def check_entry(entry: AlsoGold, texts: dict[SectionKey, list[str]]) -> list[str
     return problems
 
 
+def check_main(q: Question, texts: dict[SectionKey, list[str]]) -> list[str]:
+    """Problems with a question's own label: missing sections, or an answer none of its sections states."""
+    problems, found_in = [], []
+    for section in q.sections:
+        passages = texts.get((q.article or "", section))
+        if passages is None:
+            problems.append(f"{q.article} § {' › '.join(section) or '(lead)'}: no such section in the index")
+        else:
+            found_in += passages
+    if found_in and q.answer and m.answer_rank(q.answer, found_in) is None:
+        problems.append(f"{q.article}: answer {q.answer!r} not in its gold sections")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--questions", type=Path, default=Path("eval/kherson.jsonl"))
@@ -61,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions(args.questions)
     texts = section_texts(args.index)
     failures = 0
+    articles = {a for a, _ in texts}
+    for q in questions:
+        if not q.sections or q.article not in articles:
+            continue
+        problems = check_main(q, texts)
+        failures += len(problems)
+        for p in problems:
+            print(f"{q.id}: ! {p}")
     print(f"{'id':5} {'seed':5} {'n':>2}  also entries (article § section: answer)  status")
     for q in questions:
         if not q.also:
