@@ -61,16 +61,22 @@ class RichReporter(Reporter):
         err.print(Text(str(problem), style="yellow"), highlight=False)
 
 
+VERDICTS = {"answered": "answered", "unsure": "unsure", "not_answered": "probably not answered by this corpus"}
+
+
 def print_result(result: SearchResult) -> None:
     out = Console()
-    verdict = "answerable" if result.answerable else "probably not answered by this corpus"
+    verdict = VERDICTS.get(result.answerability, result.answerability)
     out.print(f"[bold]{escape(result.query)}[/bold]  ({result.mode}, confidence {result.confidence:.2f}: {verdict}, "
               f"{result.took_ms:.0f} ms)", highlight=False)
-    if result.answer is not None and result.answerable:
+    if result.answer is not None and result.answerability in ("answered", "unsure"):
         a = result.answer
-        out.print(f"[bold green]Answer:[/bold green] {escape(a.text)}  [dim]— [{a.rank}] {escape(a.citation)}[/dim]",
+        label = "[bold green]Answer:[/bold green]" if result.answerable else "[yellow]Possible answer:[/yellow]"
+        out.print(f"{label} {escape(a.text)}  [dim]— [{a.rank}] {escape(a.citation)}[/dim]", highlight=False)
+    if result.answerability == "unsure":
+        out.print("[yellow]Not sure these articles answer this[/yellow] (check the passages that follow)",
                   highlight=False)
-    elif result.read:
+    elif result.answerability == "not_answered":
         out.print("[yellow]No answer in these articles[/yellow] (the closest passages follow)", highlight=False)
     for hit in result.hits:
         c = hit.chunk

@@ -182,6 +182,8 @@ class SearchResult:
     answerable: bool
     confidence: float
     took_ms: float
+    # "answered" (confidence ≥ threshold: `answerable`), "unsure", or "not_answered" (below the unsure band)
+    answerability: str = "not_answered"
     timings: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
     answer: Answer | None = None  # the reader's answer, when it read (show it only when `answerable`)

@@ -18,12 +18,30 @@ MODES = ("hybrid", "dense", "lexical")
 
 @dataclass(frozen=True)
 class Calibration:
-    """One mode's answerability model: σ(intercept + Σ coef·feature), answerable at ≥ threshold."""
+    """One mode's answerability model: σ(intercept + Σ coef·feature), answerable at ≥ threshold.
+
+    Two edges split confidence three ways (`verdict`): "answered" at ≥ `threshold`, "not_answered" below
+    `unsure`, and "unsure" between them, so a corpus the model does not fit well gets "unsure" rather than
+    a confident "no answer". `unsure` None (a model from before the band) means no band: `unsure` = threshold.
+    """
 
     features: tuple[str, ...] = ()
     coef: tuple[float, ...] = ()
     intercept: float = 0.0
     threshold: float = 1.01  # above 1: never answerable (a mode without a model)
+    unsure: float | None = None  # lower edge of the "unsure" band; None: no band
+
+    def verdict(self, confidence: float, has_hits: bool = True) -> str:
+        """ "answered", "unsure" or "not_answered" for a confidence (no hits: "not_answered")."""
+        if not has_hits:
+            return "not_answered"
+        if confidence >= self.threshold:
+            return "answered"
+        return "unsure" if confidence >= self.lower else "not_answered"
+
+    @property
+    def lower(self) -> float:
+        return min(self.unsure, self.threshold) if self.unsure is not None else self.threshold
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
@@ -32,11 +50,13 @@ class Calibration:
             coef=tuple(float(c) for c in d.get("coef", ())),
             intercept=float(d.get("intercept", 0.0)),
             threshold=float(d.get("threshold", 1.01)),
+            unsure=float(d["unsure"]) if d.get("unsure") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
-                "threshold": self.threshold}
+        out = {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
+               "threshold": self.threshold}
+        return out | ({"unsure": self.unsure} if self.unsure is not None else {})
 
 
 DEFAULT_CALIBRATIONS = {

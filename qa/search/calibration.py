@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused", "top_sentence",
-            "gap_sentence")
+            "gap_sentence", "agreement", "same_top")
+AGREEMENT_DEPTH = 5  # how deep the dense and lexical lists are compared
 MODE_FEATURES: dict[str, tuple[str, ...]] = {
     # best sentence instead of best passage: a stated answer is one sentence that matches the question
     # (docs/quality.md: held-out AUROC seed 0.858 → 0.863, frontlines 0.688 → 0.756)
@@ -37,13 +38,14 @@ def features(
     `dense` and `lexical` are (scores, rows) best first. BM25 scores are squashed with log1p so the
     feature does not grow without bound on long keyword queries. `sentence` holds the candidates' best
     sentence similarities (qa/embed/sentences.py); without them (an index built before sentence vectors) the
-    passage scores stand in.
+    passage scores stand in. `agreement` / `same_top` compare the two retrievers' lists (0 in single modes).
     """
     d = dense[0]
     lx = [math.log1p(max(float(v), 0.0)) for v in lexical[0][:2]]
     top_dense = float(d[0]) if len(d) else 0.0
     gap_dense = float(d[0] - d[1]) if len(d) > 1 else 0.0
     best = np.sort(sentence)[::-1] if sentence is not None and len(sentence) else None
+    dense_top, lexical_top = list(dense[1][:AGREEMENT_DEPTH]), list(lexical[1][:AGREEMENT_DEPTH])
     return {
         "top_dense": top_dense,
         "gap_dense": gap_dense,
@@ -53,6 +55,9 @@ def features(
         "gap_lexical": lx[0] - lx[1] if len(lx) > 1 else 0.0,
         "top_article": float(article_score),
         "top_fused": float(fused_top),
+        # the two retrievers agree: the share of the dense top 5 also in the lexical top 5, and the same first
+        "agreement": len(set(dense_top) & set(lexical_top)) / AGREEMENT_DEPTH if dense_top and lexical_top else 0.0,
+        "same_top": float(bool(dense_top) and bool(lexical_top) and dense_top[0] == lexical_top[0]),
     }
 
 

@@ -19,5 +19,6 @@ def confidence(index: SearchIndex, state: SearchState) -> SearchState:
         return dataclasses.replace(state, features=feats)
     calibration = index.config.calibration(state.mode)
     value = calibrated(calibration.to_dict(), feats)
-    answerable = bool(state.hits) and value >= calibration.threshold
-    return dataclasses.replace(state, features=feats, confidence=value, answerable=answerable)
+    verdict = calibration.verdict(value, bool(state.hits))
+    return dataclasses.replace(state, features=feats, confidence=value, answerable=verdict == "answered",
+                               answerability=verdict)

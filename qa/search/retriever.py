@@ -154,6 +154,7 @@ class Retriever:
             answerable=bool(state.answerable),
             confidence=float(state.confidence or 0.0),
             took_ms=ms(t0),
+            answerability=state.answerability or ("answered" if state.answerable else "not_answered"),
             timings=state.timings,
             features=state.features,
             answer=state.answer,

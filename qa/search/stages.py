@@ -65,6 +65,7 @@ class SearchState:
     features: dict[str, float] = field(default_factory=dict)
     confidence: float | None = None
     answerable: bool | None = None
+    answerability: str | None = None  # "answered" / "unsure" / "not_answered" (Calibration.verdict)
     # read: the reader's answer span, when it read
     answer: Answer | None = None
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage (or per retriever), for metrics

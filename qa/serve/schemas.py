@@ -16,6 +16,12 @@ MAX_CONTEXT_TOKENS = 100_000
 MAX_ARTICLE_FILTER = 100
 
 Mode = Literal["hybrid", "dense", "lexical"]
+Answerability = Literal["answered", "unsure", "not_answered"]
+ANSWERABILITY_DOC = (
+    "Three-way verdict from `confidence`: `answered` (≥ the answer threshold; same as `answerable`), "
+    "`not_answered` (below the unsure edge: the articles very likely do not answer it), or `unsure` in between "
+    "(show the passages, assert nothing). Thresholds are the index's calibration (README, 'Answerability')."
+)
 # Some character Python's str.strip() keeps: JSON Schema's `\S` differs from Python's idea of space
 # (U+001C–U+001F, U+0085), so the class is spelled out; the server trims the query with str.strip().
 NOT_ONLY_SPACE = r"[^\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -183,6 +189,7 @@ class SearchResponse(BaseModel):
     answerable: bool = Field(
         description="Whether the top passage likely answers the question (confidence ≥ threshold)."
     )
+    answerability: Answerability = Field(description=ANSWERABILITY_DOC)
     confidence: float = Field(
         ge=0, le=1, description="Calibrated chance that the top passage answers the question."
     )
@@ -202,6 +209,7 @@ class ContextResponse(BaseModel):
     tokens: int = Field(ge=0, description="`cl100k_base` tokens in `context`; never more than `max_tokens`.")
     max_tokens: int
     answerable: bool
+    answerability: Answerability = Field(description=ANSWERABILITY_DOC)
     confidence: float = Field(ge=0, le=1)
     index: IndexInfo
     passages: list[Passage] = Field(description="The passages in `context`, in the order numbered.")

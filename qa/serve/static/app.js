@@ -8,7 +8,8 @@
   const ui = {
     form: $("ask"), q: $("q"), mode: $("mode"), k: $("k"), key: $("key"), keybox: $("keybox"),
     status: $("status"), error: $("error"), notice: $("notice"), results: $("results"),
-    answer: $("answer"), answerText: $("answer-text"), answerCite: $("answer-cite"),
+    noticeTitle: $("notice-title"), noticeText: $("notice-text"),
+    answer: $("answer"), answerLabel: $("answer-label"), answerText: $("answer-text"), answerCite: $("answer-cite"),
     searchView: $("search-view"), articleView: $("article-view"), back: $("back"),
     article: $("article"), articleError: $("article-error"), footer: $("footer"),
   };
@@ -162,7 +163,7 @@
     }
     ui.status.textContent = n + (n === 1 ? " passage" : " passages") + " · confidence " +
       Math.round(data.confidence * 100) + "% · " + fmt(data.took_ms, 0) + " ms";
-    ui.notice.hidden = Boolean(data.answerable);
+    renderNotice(data.answerability || (data.answerable ? "answered" : "not_answered"));
     renderAnswer(data);
     ui.results.replaceChildren(...data.results.map(resultItem));
     if (!n) ui.results.append(el("li", { class: "empty", text: "No passages found." }));
@@ -171,11 +172,30 @@
     }
   }
 
-  // the reader's answer, on top with its citation, only when it is likely right (`answerable`)
+  // "answered": no notice; "unsure": say so, assert nothing; "not_answered": the articles very likely hold no answer
+  const NOTICES = {
+    unsure: ["Not sure these articles answer this.",
+             "The closest passages are below; check them before relying on them."],
+    not_answered: ["No answer in these articles.",
+                   "These are the closest passages found; check them before relying on them."],
+  };
+
+  function renderNotice(verdict) {
+    const notice = NOTICES[verdict];
+    ui.notice.hidden = !notice;
+    ui.notice.dataset.verdict = verdict;
+    if (!notice) return;
+    ui.noticeTitle.textContent = notice[0];
+    ui.noticeText.textContent = notice[1];
+  }
+
+  // the reader's answer, on top with its citation: "Answer" when answered, "Possible answer" when unsure
   function renderAnswer(data) {
     const a = data.answer;
-    ui.answer.hidden = !(a && data.answerable);
+    const verdict = data.answerability || (data.answerable ? "answered" : "not_answered");
+    ui.answer.hidden = !(a && (verdict === "answered" || verdict === "unsure"));
     if (ui.answer.hidden) return;
+    ui.answerLabel.textContent = verdict === "answered" ? "Answer" : "Possible answer";
     ui.answerText.textContent = a.text;
     ui.answerCite.textContent = "[" + a.rank + "] " + a.citation;
     ui.answerCite.dataset.rank = String(a.rank);
