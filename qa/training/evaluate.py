@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from qa.evaluation.text import normalize_answer, token_f1
-from qa.reader.data import Example
 from qa.reader.model import Reader, Reading
 from qa.search import calibration
+from qa.training.data import Example
 
 
 def auroc(positive: list[float], negative: list[float]) -> float:
