@@ -103,7 +103,7 @@ def mcp(index_dir: Path | None) -> None:
 
     import anyio
 
-    from qa.mcp_server import run_stdio
+    from qa.serve.mcp import run_stdio
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("qa").setLevel(logging.INFO)  # stdout carries the protocol; logs go to stderr
