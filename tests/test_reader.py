@@ -11,10 +11,11 @@ import httpx
 import numpy as np
 import pytest
 
+from qa.ingest.splitting import sentence_spans
 from qa.reader.features import encode, title_prefix
 from qa.reader.load import SHIPPED, reader_folder
 from qa.reader.model import Reader, Reading
-from qa.search.highlight import sentence_spans, window_around
+from qa.search.highlight import window_around
 from qa.search.reading import ReadConfig, confidence, order_by_reader, read_passages
 from tests.conftest import SEED_ARTICLE, SEEDS
 from tests.live_server import serve

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from qa.ingest.splitting import sentence_spans
 from qa.reader.load import load_model, reader_folder
 from qa.reader.model import Reader, Reading
 from qa.records import Answer, Chunk, Hit
 from qa.search import calibration
-from qa.search.highlight import sentence_spans, window_around
+from qa.search.highlight import window_around
 from qa.settings import Settings
 
 CONFIG_FILE = "qa-reader.json"

@@ -18,7 +18,6 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
 from qa.search.reading import (
     RANK_PENALTIES,
     ReadConfig,
@@ -27,6 +26,7 @@ from qa.search.reading import (
     read_passages,
     retrieval_features,
 )
+from qa.stats import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
