@@ -41,7 +41,7 @@ def main() -> None:
 
     from qa.reader.model import Reader, Reading
     from qa.reader.onnx_runtime import OnnxLogits, onnx_file
-    from qa.reader.stage import ReadConfig, order_by_reader, read_passages
+    from qa.search.reading import ReadConfig, order_by_reader, read_passages
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 

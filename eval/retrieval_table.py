@@ -134,11 +134,11 @@ def _sections_retriever(folder: str) -> Any:
 
 def _auroc_off_topic(questions: list[Any], results: list[Any]) -> float | None:
     """AUROC of answerable questions against only the off-topic unanswerable ones (tag `off-topic`)."""
-    from qa.evaluation.answerability import auroc
+    from qa.stats import auroc
 
     pos = [r.confidence for q, r in zip(questions, results) if q.answerable]
     neg = [r.confidence for q, r in zip(questions, results) if "off-topic" in q.tags]
-    return auroc(pos, neg) if pos and neg else None
+    return auroc(pos + neg, [1] * len(pos) + [0] * len(neg)) if pos and neg else None
 
 
 def _fmt(v: float | None) -> str:

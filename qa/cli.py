@@ -103,7 +103,7 @@ def mcp(index_dir: Path | None) -> None:
 
     import anyio
 
-    from qa.mcp_server import run_stdio
+    from qa.serve.mcp import run_stdio
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("qa").setLevel(logging.INFO)  # stdout carries the protocol; logs go to stderr
@@ -232,7 +232,7 @@ def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, se
                  batch_size: int, lr: float, epochs: float, checkpoint_every: int, max_steps: int | None,
                  base_model: str | None, layers: int | None) -> None:
     """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
-    from qa.reader.train import TrainConfig, train
+    from qa.training.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
                       selection_seed=selection_seed, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
@@ -253,7 +253,7 @@ def tune_reader(reader_dir: Path, data_dir: Path, work: Path, limit: int) -> Non
     """Choose how many passages the reader reads (whole, or a window of sentences), its rank weight and its
     confidence model on the reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable
     questions); writes <reader>/qa-reader.json."""
-    from qa.reader.tune import run as run_tune
+    from qa.training.tune import run as run_tune
 
     config, report = run_tune(reader_dir, data_dir, work, get_settings(), limit, log=lambda line: click.echo(line))
     click.echo(f"chosen: {config}")

@@ -1,4 +1,6 @@
-"""The import graph of `qa/` has no cycles, and the query side never imports the build.
+"""The import graph of `qa/` has no cycles, between modules or between folders (rooms: `qa.search`, `qa.reader`,
+…, each top-level module its own), the query side never imports the build, and the serving side never imports
+training.
 
 Read statically from every `import` in every module (function-level ones included: an import inside a
 function is still a dependency, only a deferred one)."""
@@ -78,6 +80,22 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def room(module: str) -> str:
+    """The folder a module lives in (`qa.search.fuse` → `qa.search`); a top-level module is its own room."""
+    return ".".join(module.split(".")[:2])
+
+
+def folder_graph(g: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which rooms import which (imports inside one room left out)."""
+    out: dict[str, set[str]] = {}
+    for module, deps in g.items():
+        out.setdefault(room(module), set()).update(room(d) for d in deps if room(d) != room(module))
+    for deps in list(out.values()):
+        for d in deps:
+            out.setdefault(d, set())
+    return out
+
+
 def reaches(g: dict[str, set[str]], start: str) -> set[str]:
     seen: set[str] = set()
     todo = [start]
@@ -97,6 +115,25 @@ def test_the_walk_sees_function_level_imports() -> None:
 
 def test_no_import_cycles() -> None:
     assert cycles(graph()) == []
+
+
+def test_folder_cycles_are_seen_where_modules_have_none() -> None:
+    g = {"qa.a.x": {"qa.b.y"}, "qa.b.y": {"qa.a.z"}, "qa.a.z": set(), "qa.c": {"qa.a.x"}}
+    assert cycles(g) == []
+    assert cycles(folder_graph(g)) == [["qa.a", "qa.b"]]
+
+
+def test_no_folder_cycles() -> None:
+    assert cycles(folder_graph(graph())) == []
+
+
+def test_serving_side_never_imports_training() -> None:
+    g = graph()
+    training = {m for m in g if m == "qa.training" or m.startswith("qa.training.")}
+    assert training  # the walk sees the room
+    serving = ("qa.search", "qa.serve", "qa.reader", "qa.index", "qa.embed", "qa.ingest")
+    for start in (m for m in g if room(m) in serving):
+        assert not reaches(g, start) & training, start
 
 
 def test_query_side_never_imports_the_build() -> None:

@@ -329,8 +329,8 @@ def test_tools_refuse_when_every_worker_is_busy_and_the_queue_is_full(seed_index
     error at once, as on /v1/*, not an unbounded wait; with a worker free the same call answers."""
     import anyio
 
-    from qa.mcp_server import Tools
     from qa.search.retriever import Retriever
+    from qa.serve.mcp import Tools
 
     retriever = Retriever.load(seed_index, settings_factory(index=seed_index, reader="off"), embedder)
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qa.evaluation.answerability import auroc, precision, recall
+from qa.evaluation.answerability import precision, recall
 from qa.evaluation.metrics import (
     answer_in_passage_at_k,
     answer_rank,
@@ -78,17 +78,6 @@ def test_answer_in_passage() -> None:
     assert answer_in_passage_at_k("40,000", passages, 10) == 0.0
     with pytest.raises(ValueError):
         answer_rank("   ", passages)
-
-
-def test_auroc() -> None:
-    # pos {0.9, 0.6, 0.4}, neg {0.5, 0.4}: pairs (p>n → 1, tie → ½):
-    # 0.9: 1+1; 0.6: 1+1; 0.4: 0 (vs 0.5) + ½ (tie) → 4.5 of 6 = 0.75.
-    assert auroc([0.9, 0.6, 0.4], [0.5, 0.4]) == pytest.approx(0.75)
-    assert auroc([1.0, 0.9], [0.1]) == 1.0  # perfect separation
-    assert auroc([0.1], [0.9, 1.0]) == 0.0  # perfectly wrong
-    assert auroc([0.5, 0.5], [0.5]) == 0.5  # all ties: chance
-    with pytest.raises(ValueError):
-        auroc([0.5], [])
 
 
 def test_precision_recall() -> None:

@@ -10,17 +10,11 @@ import numpy as np
 import pytest
 
 from qa.index.retrieval import for_mode
+from qa.ingest.splitting import sentence_spans
 from qa.records import Chunk
-from qa.search.calibration import (
-    MODE_FEATURES,
-    auroc,
-    confidence,
-    features,
-    fit_logistic,
-    threshold_for_precision,
-)
+from qa.search.calibration import MODE_FEATURES, confidence, features
 from qa.search.fusion import minmax, rrf, weighted
-from qa.search.highlight import best_sentence, sentence_spans
+from qa.search.highlight import best_sentence
 from qa.search.ranking import ArticleVectors, article_prior, collapse_overlaps, overlap
 
 
@@ -145,19 +139,6 @@ def test_confidence_is_a_logistic_over_named_features() -> None:
                               sentence=np.array([0.4, 0.9, 0.6]))
     assert with_sentences["top_sentence"] == pytest.approx(0.9) and with_sentences["gap_sentence"] == pytest.approx(0.3)
     assert features((np.zeros(0), np.zeros(0, np.int64)), (np.zeros(0), np.zeros(0, np.int64)))["top_dense"] == 0
-
-
-def test_fit_logistic_separates_and_threshold_meets_precision() -> None:
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0.7, 0.08, 60), rng.normal(0.35, 0.08, 40)])[:, None]
-    y = np.array([1] * 60 + [0] * 40)
-    coef, intercept = fit_logistic(x, y, l2=0.1)
-    assert coef[0] > 0
-    p = 1 / (1 + np.exp(-(x[:, 0] * coef[0] + intercept)))
-    assert auroc(p, y) > 0.97
-    t = threshold_for_precision(p, y, precision=0.95)
-    assert y[p >= t].mean() >= 0.95 and (p >= t).sum() > 40
-    assert auroc([0.9, 0.8], [1, 0]) == 1.0 and auroc([0.5, 0.5], [1, 0]) == 0.5
 
 
 # -- on the real seed index --------------------------------------------------------------------------

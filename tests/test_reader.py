@@ -11,11 +11,12 @@ import httpx
 import numpy as np
 import pytest
 
+from qa.ingest.splitting import sentence_spans
 from qa.reader.features import encode, title_prefix
 from qa.reader.load import SHIPPED, reader_folder
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import ReadConfig, confidence, order_by_reader, read_passages
-from qa.search.highlight import sentence_spans, window_around
+from qa.search.highlight import window_around
+from qa.search.reading import ReadConfig, confidence, order_by_reader, read_passages
 from tests.conftest import SEED_ARTICLE, SEEDS
 from tests.live_server import serve
 
@@ -29,7 +30,7 @@ def reader_dir(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     on a handful of examples, so the stage is still tested end to end (its answers then mean little)."""
     if (READER / "config.json").exists():
         return READER
-    from qa.reader.train import TrainConfig, train
+    from qa.training.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("reader")
     train(TrainConfig(data_dir=small_data, out=out, examples=48, dev_examples=20, max_length=96, batch_size=8,
@@ -259,7 +260,7 @@ def test_tune_reader_takes_the_cheapest_reading_within_one_question_of_the_best(
     """`qa tune-reader`'s choice over (passages, window, weight): a window that ranks as well as whole passages
     wins (cheaper); the confidence model separates answerable from unanswerable on its own features."""
     from qa.evaluation.questions import Question
-    from qa.reader import tune
+    from qa.training import tune
 
     rng = __import__("random").Random(5)
     observed = []

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.reader import data
-from qa.reader.features import encode, training_rows
+from qa.reader.features import encode
 from qa.reader.model import best_spans
+from qa.training import data
+from qa.training.rows import training_rows
 
 
 def test_dev_split_holds_out_whole_articles_and_is_reproducible(small_data: Path) -> None:
@@ -45,7 +46,7 @@ def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: P
     import re
 
     from qa.ingest.articles import load_file
-    from qa.reader import devset
+    from qa.training import devset
 
     path = devset.write(small_data, tmp_path, seed=3, answerable=20, nearby=5, off_topic=5, answerable_nq=3,
                         dev_share=0.3)
@@ -70,7 +71,7 @@ def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: P
 
 
 def test_selection_seed_draws_other_examples_over_the_same_dev_split(small_data: Path, tmp_path: Path) -> None:
-    from qa.reader.train import TrainConfig, prepare
+    from qa.training.train import TrainConfig, prepare
 
     base = TrainConfig(data_dir=small_data, out=tmp_path / "a", examples=40, dev_examples=20, seed=7)
     train_a, dev_a = prepare(base, log=lambda line: None)
@@ -131,7 +132,7 @@ def test_best_span_takes_the_highest_pair_inside_the_passage() -> None:
 
 def test_train_reader_end_to_end_then_resume(small_data: Path, tmp_path: Path) -> None:
     from qa.reader.model import Reader
-    from qa.reader.train import TrainConfig, train
+    from qa.training.train import TrainConfig, train
 
     out = tmp_path / "reader"
     cfg = TrainConfig(data_dir=small_data, out=out, examples=48, dev_examples=20, max_length=96, batch_size=8,
@@ -160,7 +161,7 @@ def test_train_reader_keeps_the_bottom_layers_for_a_smaller_reader(small_data: P
 
     from qa.cli import main
     from qa.reader.model import Reader
-    from qa.reader.train import TrainConfig, train
+    from qa.training.train import TrainConfig, train
 
     out = tmp_path / "small"
     train(TrainConfig(data_dir=small_data, out=out, examples=32, dev_examples=20, max_length=96, batch_size=8,

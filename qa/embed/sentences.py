@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.search.highlight import sentence_spans
+from qa.ingest.splitting import sentence_spans
 
 
 def spans_in(embed_text: str, text: str) -> list[tuple[int, int]]:

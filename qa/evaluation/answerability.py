@@ -1,21 +1,8 @@
-"""Answerability metrics: does `confidence` separate answerable from unanswerable questions?"""
+"""Answerability metrics: precision and recall of `answerable` (its AUROC is `qa.stats.auroc`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-
-def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
-    """Area under the ROC curve: the chance that a random positive scores above a random negative
-    (ties count one half) — the Mann–Whitney U statistic divided by |pos|·|neg|.
-    """
-    if not positives or not negatives:
-        raise ValueError("AUROC needs at least one positive and one negative score")
-    wins = 0.0
-    for p in positives:
-        for n in negatives:
-            wins += 1.0 if p > n else 0.5 if p == n else 0.0
-    return wins / (len(positives) * len(negatives))
 
 
 def precision(predicted: Sequence[bool], actual: Sequence[bool]) -> float:

@@ -33,6 +33,7 @@ from qa.evaluation.report import (
 )
 from qa.evaluation.text import normalize_answer, token_f1
 from qa.records import SearchResult
+from qa.stats import auroc
 
 if TYPE_CHECKING:
     from qa.search.retriever import Retriever
@@ -211,7 +212,7 @@ def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) 
     pos = [r.confidence for q, r in pairs if q.answerable]
     neg = [r.confidence for q, r in pairs if not q.answerable]
     if pos and neg:
-        out["answerability_auroc"] = am.auroc(pos, neg)
+        out["answerability_auroc"] = auroc(pos + neg, [1] * len(pos) + [0] * len(neg))
     predicted = [r.predicted_answerable for _, r in pairs]
     actual = [q.answerable for q, _ in pairs]
     if any(predicted):

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.search.calibration import FEATURES, MODE_FEATURES, auroc, fit_logistic, threshold_for_precision
+from qa.search.calibration import FEATURES, MODE_FEATURES
+from qa.stats import auroc, fit_logistic, threshold_for_precision
 
 OBJECTIVE = ("section_recall@1", "section_recall@3", "section_recall@5", "answer_in_passage@5")
 # Fewer features generalise better here: with the article and fused scores added, the hybrid fit on the

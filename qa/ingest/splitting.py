@@ -1,6 +1,11 @@
 """Cutting text into units that fit a budget: paragraphs, then sentences, then word windows, then characters.
 
 A `Unit` is a piece of text with its span in the raw file; `Chunker` packs units into passages.
+
+Two sentence splitters, for two jobs: `split_sentences` cuts a paragraph of the masked Markdown (a sentence
+ends before a capital or digit, never inside a link or code span), for chunking; `sentence_spans` cuts a
+passage's clean text into sentences and lines (an abbreviation such as "St." or "Lt." stays inside its
+sentence), for sentence vectors, highlights and reading windows.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from dataclasses import dataclass
 from qa.ingest.markdown import clean_block, protected_spans
 
 _BLANK_SPLIT = re.compile(r"\n[ \t\r]*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9])")
+_PARAGRAPH_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*\s+(?=[\"'‘“(\[]?[A-Z0-9])")
+
+_SENTENCE_END = re.compile(r"[.!?]+[\"'’”)\]]*(?=\s|$)|\n")
+_ABBREV = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Lt|Col|Gen|Gov|Sgt|Capt|Maj|Jr|Sr|No|vs|etc|approx|e\.g|i\.e)|\b[A-Za-z])\.$")
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ def split_sentences(masked: str, unit: Unit) -> list[Unit]:
     out: list[Unit] = []
     pos = 0
     guarded = protected_spans(region)
-    ends = [m for m in _SENTENCE_END.finditer(region) if not any(a < m.start() < b for a, b in guarded)]
+    ends = [m for m in _PARAGRAPH_SENTENCE_END.finditer(region) if not any(a < m.start() < b for a, b in guarded)]
     for m in ends + [None]:
         stop = m.start() if m else len(region)
         text = clean_block(region[pos:stop])
@@ -56,6 +64,27 @@ def split_sentences(masked: str, unit: Unit) -> list[Unit]:
         if m:
             pos = m.end()
     return out
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line, whitespace trimmed; an abbreviation does not end a sentence."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.group() != "\n" and _ABBREV.search(text[start : m.start() + 1]):
+            continue
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out or [(0, len(text))]
 
 
 def longest(start: int, stop: int, fits: Callable[[int, int], bool]) -> int:

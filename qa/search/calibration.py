@@ -3,13 +3,14 @@
 Each mode has its own model over the scores that mode has (`MODE_FEATURES`): hybrid sees the dense and the
 BM25 scores, dense only the dense ones, lexical only the BM25 ones. The parameters (feature names,
 coefficients, intercept, threshold) live in the index manifest under `retrieval.calibrations.<mode>`, so
-they travel with the index (read by `qa.index.retrieval`); `qa tune` refits them from an eval set.
+they travel with the index (read by `qa.index.retrieval`); `qa tune` refits them from an eval set (with
+`qa.stats`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -67,53 +68,3 @@ def confidence(calibration: Mapping[str, Any], feats: Mapping[str, float]) -> fl
     for name, coef in zip(calibration.get("features", ()), calibration.get("coef", ())):
         z += float(coef) * float(feats.get(name, 0.0))
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 200
-) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by Newton's method on standardised features.
-
-    Returns (coef, intercept) in the original feature units. `l2` is the ridge strength on the
-    standardised coefficients (the intercept is not penalised).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    sd[sd < 1e-9] = 1.0
-    z = np.hstack([np.ones((len(x), 1)), (x - mu) / sd])
-    w = np.zeros(z.shape[1])
-    penalty = np.full(z.shape[1], l2)
-    penalty[0] = 0.0
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    coef = w[1:] / sd
-    intercept = float(w[0] - (coef * mu).sum())
-    return coef, intercept
-
-
-def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """Area under the ROC curve (ties count half); NaN when one class is missing."""
-    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
-    pos, neg = s[y], s[~y]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(wins / (len(pos) * len(neg)))
-
-
-def threshold_for_precision(scores: Sequence[float], labels: Sequence[int], precision: float = 0.9) -> float:
-    """The lowest threshold whose `answerable` set (score ≥ t) reaches `precision`; keeps the most recall."""
-    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
-    best = float(s.max()) if len(s) else 0.5
-    for t in sorted(set(s.tolist()), reverse=True):
-        chosen = s >= t
-        if y[chosen].mean() >= precision:
-            best = t
-    return best

@@ -2,7 +2,7 @@
 
 A sentence scores the idf-weighted stemmed query terms it shares with the question, plus a bonus when it
 holds the kind of thing the question asks for (a date for "when", a number for "how many", a name for
-"who"). Sentence splitting keeps abbreviations such as "St." and "Lt." inside their sentence.
+"who"). Sentences are `qa.ingest.splitting.sentence_spans`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-_SENTENCE_END = re.compile(r"[.!?]+[\"'’”)\]]*(?=\s|$)|\n")
-_ABBREV = re.compile(r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Lt|Col|Gen|Gov|Sgt|Capt|Maj|Jr|Sr|No|vs|etc|approx|e\.g|i\.e)|\b[A-Za-z])\.$")
+from qa.ingest.splitting import sentence_spans
+
 _WORD = re.compile(r"\w+")
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
@@ -53,27 +53,6 @@ def terms(text: str) -> list[str]:
     stop = _stopwords()
     words = [w for w in _WORD.findall(text.lower()) if w not in stop]
     return list(_stemmer().stemWords(words))
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence or line, whitespace trimmed; an abbreviation does not end a sentence."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.group() != "\n" and _ABBREV.search(text[start : m.start() + 1]):
-            continue
-        spans.append((start, m.end()))
-        start = m.end()
-    spans.append((start, len(text)))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append((s, e))
-    return out or [(0, len(text))]
 
 
 def asked_patterns(query: str) -> tuple[tuple[re.Pattern[str], float], ...]:

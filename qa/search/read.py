@@ -1,11 +1,11 @@
-"""Stage `read`: the reader (qa/reader) reads the top passages with the question, reorders them, finds the
+"""Stage `read`: the reader reads the top passages with the question, reorders them, finds the
 answer span and judges answerability; then the hits are cut to k. A no-op when the query does not read."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from qa.reader.stage import read_hits, retrieval_features
+from qa.search.reading import read_hits, retrieval_features
 from qa.search.stages import SearchIndex, SearchState
 
 

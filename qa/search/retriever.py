@@ -24,13 +24,13 @@ from qa.index.lexical import LexicalIndex
 from qa.index.retrieval import MODES, RetrievalConfig
 from qa.index.stores import LexicalSearch, VectorStore, open_store
 from qa.ingest.tokens import count_tokens
-from qa.reader.load import SourceFiles, load_reader
 from qa.reader.model import Reader
-from qa.reader.stage import ReadConfig
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.search.candidates import ms
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
+from qa.search.reading import ReadConfig, load_reader
+from qa.search.sources import SourceFiles
 from qa.search.stages import SearchState, Stage
 from qa.settings import Settings, get_settings
 

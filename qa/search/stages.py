@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from qa.embed.sentences import SentenceVectors
     from qa.index.retrieval import RetrievalConfig
     from qa.index.stores.base import LexicalSearch, VectorStore
-    from qa.reader.load import SourceFiles
     from qa.reader.model import Reader
-    from qa.reader.stage import ReadConfig
     from qa.records import Answer, Chunk, Hit
     from qa.search.ranking import ArticleVectors
+    from qa.search.reading import ReadConfig
+    from qa.search.sources import SourceFiles
 
 
 class Scored(NamedTuple):

@@ -22,12 +22,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
 from qa import __version__
-from qa.mcp_server import mount
 from qa.serialize import context_to_dict, result_to_dict
 from qa.serve import errors as api_errors
 from qa.serve.articles import articles
 from qa.serve.batcher import query_embedder
 from qa.serve.deps import V1_ERRORS, CurrentRetriever, error_responses, off_loop, require_api_key
+from qa.serve.mcp import mount
 from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.serve.reload import IndexWatchMiddleware, Reloader, admin
 from qa.serve.schemas import (

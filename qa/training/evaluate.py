@@ -7,14 +7,9 @@ from typing import Any
 import numpy as np
 
 from qa.evaluation.text import normalize_answer, token_f1
-from qa.reader.data import Example
 from qa.reader.model import Reader, Reading
-from qa.search import calibration
-
-
-def auroc(positive: list[float], negative: list[float]) -> float:
-    """Chance that a random positive scores above a random negative (ties count half); NaN if one is empty."""
-    return calibration.auroc(positive + negative, [1] * len(positive) + [0] * len(negative))
+from qa.stats import auroc
+from qa.training.data import Example
 
 
 def read_examples(reader: Reader, examples: list[Example], batch_size: int = 32) -> list[Reading]:
@@ -38,8 +33,12 @@ def evaluate(model: Any, tokenizer: Any, examples: list[Example], bf16: bool = F
         kf1 = [f for (e, _), f in zip(pos, f1, strict=True) if e.kind == kind]
         metrics[f"f1_{kind}"] = round(float(np.mean(kf1)), 4) if kf1 else None
     negatives = [(e, r) for e, r in zip(examples, readings, strict=True) if e.answer is None]
-    metrics["no_answer_auroc"] = round(auroc(pos_scores, [r.relevance for _, r in negatives]), 4)
+    metrics["no_answer_auroc"] = round(_auroc(pos_scores, [r.relevance for _, r in negatives]), 4)
     for kind in ("neg-article", "neg-retrieved", "neg-perturbed"):
         scores = [r.relevance for e, r in negatives if e.kind == kind]
-        metrics[f"auroc_{kind}"] = round(auroc(pos_scores, scores), 4)
+        metrics[f"auroc_{kind}"] = round(_auroc(pos_scores, scores), 4)
     return metrics
+
+
+def _auroc(positive: list[float], negative: list[float]) -> float:
+    return auroc(positive + negative, [1] * len(positive) + [0] * len(negative))

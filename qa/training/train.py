@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.reader import data
-from qa.reader.features import training_rows
+from qa.training import data
+from qa.training.rows import training_rows
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from qa.reader.evaluate import evaluate
+    from qa.training.evaluate import evaluate
 
     torch.manual_seed(cfg.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"

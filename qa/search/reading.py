@@ -1,4 +1,5 @@
-"""The read stage of search: the reader reads the top N fused passages with the question, then
+"""The read stage's logic (`qa.search.read` runs it): the reader (`qa.reader`) reads the top N fused passages
+with the question, then
 
 - reorders them by `reader relevance − rank_weight × penalty(fused rank)` (the fused order still counts), the
   penalty `rank − 1` ("linear") or `ln rank` ("log": deep passages lose little more than the 3rd does);
@@ -22,10 +23,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from qa.ingest.splitting import sentence_spans
+from qa.reader.load import load_model, reader_folder
 from qa.reader.model import Reader, Reading
 from qa.records import Answer, Chunk, Hit
 from qa.search import calibration
-from qa.search.highlight import sentence_spans, window_around
+from qa.search.highlight import window_around
+from qa.settings import Settings
 
 CONFIG_FILE = "qa-reader.json"
 
@@ -57,6 +61,19 @@ class ReadConfig:
         path = folder / CONFIG_FILE
         path.write_text(json.dumps(asdict(self) | (extra or {}), indent=1) + "\n")
         return path
+
+
+def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
+    """The reader the settings name (`QA_READER`) and its read settings, with `QA_READER_*` overrides."""
+    folder = reader_folder(settings.reader)
+    if folder is None:
+        return None, None
+    config = ReadConfig.load(folder)
+    if settings.reader_passages:
+        config = replace(config, passages=settings.reader_passages)
+    if settings.reader_window >= 0:
+        config = replace(config, window_chars=settings.reader_window)
+    return load_model(folder, settings), config
 
 
 def features(readings: list[Reading], order: list[int], retrieval: dict[str, float]) -> dict[str, float]:

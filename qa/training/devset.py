@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from qa.reader import data
+from qa.training import data
 
 
 def slug(title: str) -> str:

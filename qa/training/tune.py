@@ -1,6 +1,6 @@
 """`qa tune-reader`: choose the read stage's settings on the reader's dev split, never on `eval/kherson.jsonl`.
 
-The dev questions (`qa.reader.devset`) are split in two by id: settings are chosen on the `tune` half and
+The dev questions (`qa.training.devset`) are split in two by id: settings are chosen on the `tune` half and
 the figures reported on the `check` half. Chosen: how many passages to read, how much of each (the whole
 passage or a window of sentences around its best one), the fused-rank penalty and its weight, and the confidence model
 (logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
@@ -18,7 +18,7 @@ import numpy as np
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
 from qa.reader.model import Reader, Reading
-from qa.reader.stage import (
+from qa.search.reading import (
     RANK_PENALTIES,
     ReadConfig,
     features,
@@ -26,7 +26,7 @@ from qa.reader.stage import (
     read_passages,
     retrieval_features,
 )
-from qa.search.calibration import auroc, fit_logistic, threshold_for_precision
+from qa.stats import auroc, fit_logistic, threshold_for_precision
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -153,9 +153,9 @@ def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
 
     from qa.build import build
     from qa.evaluation import load_questions
-    from qa.reader import devset
     from qa.reader.load import load_model
     from qa.search.retriever import Retriever
+    from qa.training import devset
 
     work = Path(work)
     questions_file = work / "questions.jsonl"
