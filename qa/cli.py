@@ -174,31 +174,95 @@ def eval_command(
 
 
 @main.command("tune")
-@click.option("--questions", "questions_file", type=click.Path(path_type=Path), default=Path("eval/kherson.jsonl"),
-              show_default=True, help="Eval set; only its `tune` split (odd ids) is read.")
+@click.option("--questions", "questions_files", type=click.Path(path_type=Path), multiple=True,
+              help="Labelled questions (eval format; repeatable) [eval/kherson.jsonl].")
 @click.option("--index", "index_dirs", type=click.Path(path_type=Path), multiple=True,
-              help="Index to tune on (repeatable; the objective is averaged; answerability is fitted on the first).")
+              help="Index to tune on (repeatable). Fusion: the objective is averaged over them. Calibration: "
+              "the n-th --questions file is searched on the n-th --index (one file: on every index).")
+@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="tune", show_default=True,
+              help="Questions to use: tune = odd id numbers (keep heldout for `qa eval`), all = the whole file.")
+@click.option("--calibration-only", is_flag=True,
+              help="Only re-fit answerability (confidence, the `answered` threshold and the `unsure` edge) on "
+              "your labelled questions; fusion settings stay. The way to calibrate a new corpus.")
+@click.option("--recall", type=click.FloatRange(0.5, 1.0), default=0.95, show_default=True,
+              help="Calibration: share of answerable questions at or above the `answered` threshold, in every set.")
+@click.option("--sure-recall", type=click.FloatRange(0.5, 1.0), default=0.99, show_default=True,
+              help="Calibration: share of answerable questions at or above the `unsure` edge (below it: "
+              "`not_answered`), in every set.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write [QA_RETRIEVAL_FILE; eval/retrieval.json].")
-@click.option("--precision", type=click.FloatRange(0.5, 1.0), default=0.9, show_default=True,
-              help="Precision the `answerable` threshold must reach on the tuning half.")
-def tune_command(questions_file: Path, index_dirs: tuple[Path, ...], out: Path | None, precision: float) -> None:
-    """Choose fusion/ranking settings and fit answerability on the tuning half; `qa build` then copies them
-    into the index manifest."""
+def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...], split: str,
+                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None) -> None:
+    """Choose fusion/ranking settings on labelled questions, or (--calibration-only) re-fit answerability;
+    writes the retrieval settings file, which `qa build` copies into the index manifest."""
     from qa.evaluation import load_questions, split_questions
-    from qa.evaluation.tune import tune, write
+    from qa.evaluation.tune import read_settings, tune, write
     from qa.search.retriever import Retriever
 
     settings = get_settings()
+    files = list(questions_files) or [Path("eval/kherson.jsonl")]
     dirs = list(index_dirs) or [settings.index]
-    questions = split_questions(load_questions(questions_file), "tune")
+    path = out or settings.retrieval_file
+    current = read_settings(path)
+    if calibration_only:
+        pairs = _question_index_pairs(files, dirs)
+        fitted = _calibrate(pairs, split, recall, sure_recall, settings)
+        data = current | {"calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
+                          "calibrated": fitted.to_json([f"{q} on {i}" for q, i in pairs], recall, sure_recall)}
+        written = write(path, data)
+        for mode, calibration in fitted.calibrations.items():
+            click.echo(f"calibration {mode}: {calibration}")
+        _print_calibration(fitted)
+        click.echo(f"wrote {written}; run `qa build` to copy it into an index")
+        return
+    questions = split_questions(load_questions(files[0]), split)
     retrievers = [Retriever.load(d, settings) for d in dirs]
-    result = tune(retrievers, questions, precision=precision, log=lambda line: click.echo(f"  better: {line}"))
-    path = write(out or settings.retrieval_file, result.to_json(str(questions_file), [str(d) for d in dirs]))
-    click.echo(f"tuned on the tune split of {questions_file} ({len(questions)} questions) over {', '.join(map(str, dirs))}")
+    result = tune(retrievers, questions, log=lambda line: click.echo(f"  better: {line}"))
+    data = result.to_json(str(files[0]), [str(d) for d in dirs])
+    written = write(path, data | {k: current[k] for k in ("calibrations", "calibrated") if k in current})
+    click.echo(f"tuned on the {split} split of {files[0]} ({len(questions)} questions) over "
+               f"{', '.join(map(str, dirs))}")
     click.echo(f"chosen: {result.config}")
-    for mode, calibration in result.calibrations.items():
-        click.echo(f"calibration {mode}: {calibration} (fit {result.fit.get(mode)})")
-    click.echo(f"wrote {path}; run `qa build` to copy it into an index")
+    click.echo(f"wrote {written} (calibrations kept: re-fit them with `qa tune --calibration-only`); "
+               "run `qa build` to copy it into an index")
+
+
+def _question_index_pairs(files: list[Path], dirs: list[Path]) -> list[tuple[Path, Path]]:
+    if len(files) == 1:
+        return [(files[0], d) for d in dirs]
+    if len(files) != len(dirs):
+        raise click.UsageError(f"--calibration-only pairs the n-th --questions with the n-th --index: got "
+                               f"{len(files)} questions files and {len(dirs)} indexes")
+    return list(zip(files, dirs, strict=True))
+
+
+def _calibrate(pairs: list[tuple[Path, Path]], split: str, recall: float, sure_recall: float, settings):  # type: ignore[no-untyped-def]
+    from qa.evaluation import load_questions, split_questions
+    from qa.evaluation.calibrate import fit_all, observe
+    from qa.evaluation.runner import restrict_questions
+    from qa.search.retriever import Retriever
+
+    observations = []
+    for questions_file, index_dir in pairs:
+        retriever = Retriever.load(index_dir, settings)
+        if retriever.reader is None:
+            click.echo(f"note: {index_dir} has no reader installed: the `read` model is fitted on retrieval alone",
+                       err=True)
+        questions = restrict_questions(retriever, split_questions(load_questions(questions_file), split))
+        name = f"{questions_file.stem} on {index_dir.name}"
+        click.echo(f"reading {len(questions)} questions: {name}")
+        observations += observe(retriever, questions, name, log=click.echo)
+    try:
+        return fit_all(observations, recall, sure_recall)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _print_calibration(fitted) -> None:  # type: ignore[no-untyped-def]
+    from qa.evaluation.calibrate import format_figures
+
+    click.echo("answerability with reading, on the sets it was fitted on:")
+    for line in format_figures(fitted.figures):
+        click.echo("  " + line)
 
 
 @main.command("train-reader")
@@ -250,9 +314,9 @@ def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, se
 @click.option("--questions", "limit", type=click.IntRange(20, 100_000), default=600, show_default=True,
               help="Dev questions to read (a fixed hash order; answerable, nearby and off-topic mixed).")
 def tune_reader(reader_dir: Path, data_dir: Path, work: Path, limit: int) -> None:
-    """Choose how many passages the reader reads (whole, or a window of sentences), its rank weight and its
-    confidence model on the reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable
-    questions); writes <reader>/qa-reader.json."""
+    """Choose how many passages the reader reads (whole, or a window of sentences) and its rank weight on the
+    reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable questions); writes
+    <reader>/qa-reader.json. Re-fit answerability afterwards: `qa tune --calibration-only` (eval/calibrate.py)."""
     from qa.training.tune import run as run_tune
 
     config, report = run_tune(reader_dir, data_dir, work, get_settings(), limit, log=lambda line: click.echo(line))

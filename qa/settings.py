@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         Path("eval/retrieval.json"),
         description="Tuned fusion/ranking/answerability settings (`qa tune`), copied into each built index.",
     )
+    answer_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="Move the operating point: confidence at or above which a result is "
+        "`answered` (`answerable`), for every mode; unset = the index's calibration (README, 'Answerability').",
+    )
+    unsure_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="Confidence below which a result is `not_answered` (between it and the "
+        "answer threshold: `unsure`), for every mode; unset = the index's calibration.",
+    )
 
     # reading (qa/reader): answer span, "no answer", reordering of the top passages
     reader: str = Field(

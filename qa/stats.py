@@ -9,15 +9,17 @@ import numpy as np
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 200
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 200, sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method on standardised features.
 
     Returns (coef, intercept) in the original feature units. `l2` is the ridge strength on the
-    standardised coefficients (the intercept is not penalised).
+    standardised coefficients (the intercept is not penalised). `sample_weight` weighs each row's loss
+    (e.g. so that every labelled set counts the same, however many questions it has).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     mu, sd = x.mean(axis=0), x.std(axis=0)
     sd[sd < 1e-9] = 1.0
     z = np.hstack([np.ones((len(x), 1)), (x - mu) / sd])
@@ -26,8 +28,8 @@ def fit_logistic(
     penalty[0] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        grad = z.T @ (sw * (p - y)) + penalty * w
+        hess = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:

@@ -16,7 +16,7 @@ from qa.reader.features import encode, title_prefix
 from qa.reader.load import SHIPPED, reader_folder
 from qa.reader.model import Reader, Reading
 from qa.search.highlight import window_around
-from qa.search.reading import ReadConfig, confidence, order_by_reader, read_passages
+from qa.search.reading import ReadConfig, order_by_reader, read_passages
 from tests.conftest import SEED_ARTICLE, SEEDS
 from tests.live_server import serve
 
@@ -70,9 +70,17 @@ def test_read_config_rejects_an_unknown_rank_penalty(tmp_path: Path) -> None:
     assert ReadConfig.load(tmp_path).rank_penalty == "linear"  # a file from before the setting
 
 
-def test_confidence_rises_with_the_reader_relevance() -> None:
-    config = ReadConfig(coef={"top_relevance": 1.0}, intercept=-1.0)
-    assert confidence(config, {"top_relevance": 3.0}) > confidence(config, {"top_relevance": 0.0}) > 0
+def test_shipped_read_calibration_rises_with_the_reader_relevance_and_the_cosine() -> None:
+    """The `read` model is monotone: more reader margin or a closer best sentence never lowers confidence."""
+    from qa.index.retrieval import DEFAULT_CALIBRATIONS
+    from qa.search.calibration import confidence
+
+    cal = DEFAULT_CALIBRATIONS["read"].to_dict()
+    base = {"top_relevance": 0.0, "max_relevance": 0.0, "top_sentence": 0.5, "gap_sentence": 0.05, "top_dense": 0.5,
+            "agreement": 0.4}
+    assert all(c >= 0 for c in cal["coef"]) and "top_relevance" in cal["features"]
+    assert confidence(cal, base | {"top_relevance": 3.0}) > confidence(cal, base) > 0
+    assert confidence(cal, base | {"top_sentence": 0.7}) > confidence(cal, base)
 
 
 def test_reader_setting() -> None:
@@ -258,7 +266,7 @@ def test_cli_search_prints_the_answer_line(seed_index: Path, reader_dir: Path, m
 
 def test_tune_reader_takes_the_cheapest_reading_within_one_question_of_the_best() -> None:
     """`qa tune-reader`'s choice over (passages, window, weight): a window that ranks as well as whole passages
-    wins (cheaper); the confidence model separates answerable from unanswerable on its own features."""
+    wins (cheaper); the reader's margin alone separates answerable from unanswerable in the figures."""
     from qa.evaluation.questions import Question
     from qa.training import tune
 
@@ -273,10 +281,10 @@ def test_tune_reader_takes_the_cheapest_reading_within_one_question_of_the_best(
         # the reader sees the gold second passage (relevance 4) over the fused first (1); unanswerable: all low
         rel = [1.0, 4.0] + [0.0] * 8 if answerable else [-3.0 + rng.random()] * 10
         readings = {w: [Reading(0, 1, r, 0.0) for r in rel] for w in tune.WINDOWS}
-        observed.append(tune.Observed(q, gold, readings, {"retrieval_logit": rng.random()}, ["x y"] * 10))
+        observed.append(tune.Observed(q, gold, readings, {"top_sentence": rng.random()}, ["x y"] * 10))
     config, report = tune.choose(observed)
     assert (config.passages, config.window_chars) == (min(tune.PASSAGES), min(w for w in tune.WINDOWS if w))
     assert config.rank_weight < 3.0  # a weight of 3 keeps the fused first (1 − 0 > 4 − 3)
     assert report["check"]["first_right_read"] == 1.0 and report["check"]["first_right_fused"] == 0.0
-    assert report["check"]["auroc_nearby"] == report["check"]["auroc_off_topic"] == 1.0
-    assert report["tune"]["precision_at_threshold"] >= 0.9
+    assert report["check"]["auroc_nearby_margin"] == report["check"]["auroc_off_topic_margin"] == 1.0
+    assert 0.2 < report["check"]["auroc_off_topic_cosine"] < 0.8  # the random stand-in cosine: near chance

@@ -43,10 +43,34 @@ def test_chosen_settings_score_at_least_every_other_grid_point(tuned) -> None:  
     assert result.objective >= objective - 1e-9
 
 
-def test_calibration_is_fitted_per_mode(tuned) -> None:  # type: ignore[no-untyped-def]
-    _, qs, result = tuned
-    assert set(result.calibrations) == {"hybrid", "dense", "lexical"}
-    for mode, cal in result.calibrations.items():
-        assert len(cal["coef"]) == len(cal["features"]) and 0.0 <= cal["threshold"] <= 1.0
-        assert result.fit[mode]["questions"] == len(qs)
-        assert result.fit[mode]["auroc"] > 0.6  # better than chance on the half it was fitted on
+def test_calibration_only_refits_answerability_and_keeps_fusion(seed_index: Path, tmp_path: Path,
+                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`qa tune --calibration-only` on a user's labelled questions: every mode's monotone model and its two
+    edges are re-fitted and written; the fusion settings already in the file stay as they were."""
+    import json
+
+    from click.testing import CliRunner
+
+    from qa.cli import main
+
+    out = tmp_path / "retrieval.json"
+    shipped = json.loads((EVAL.parent / "retrieval.json").read_text())
+    out.write_text(json.dumps(shipped | {"rrf_k": 33}))
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["tune", "--calibration-only", "--questions", str(EVAL), "--index",
+                                       str(seed_index), "--split", "all", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["rrf_k"] == 33 and data["dense_weight"] == shipped["dense_weight"]
+    assert set(data["calibrations"]) == {"hybrid", "dense", "lexical", "read"}
+    for mode, cal in data["calibrations"].items():
+        assert len(cal["coef"]) == len(cal["features"]) and all(c > 0 for c in cal["coef"]), mode
+        assert 0.0 <= cal["unsure"] <= cal["threshold"] <= 1.0, mode
+    assert "AUROC off (cosine)" in result.output and "wrote" in result.output
+    # too few labelled questions: a clear error, nothing written
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(EVAL.read_text().splitlines()[:12]) + "\n")
+    before = out.read_text()
+    result = CliRunner().invoke(main, ["tune", "--calibration-only", "--questions", str(few), "--index",
+                                       str(seed_index), "--split", "all", "--out", str(out)])
+    assert result.exit_code == 2 and "at least 20 answerable" in result.output and out.read_text() == before

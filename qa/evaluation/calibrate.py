@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ def fit_monotone(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = 
 def edge(scores: np.ndarray, recall: float) -> float:
     """The highest threshold at which at least `recall` of `scores` (answerable questions) stay at or above it."""
     ordered = np.sort(scores)
-    return float(ordered[int(math.floor((1.0 - recall) * len(ordered) + 1e-9))]) if len(ordered) else 1.01
+    return float(ordered[math.floor((1.0 - recall) * len(ordered) + 1e-9)]) if len(ordered) else 1.01
 
 
 def fit(observations: Sequence[Observation], mode: str, recall: float = RECALL,
@@ -123,10 +124,15 @@ def fit(observations: Sequence[Observation], mode: str, recall: float = RECALL,
     by_set = _by_set(observations)
     scores = {s: np.array([confidence(calibration, o.features) for o in obs if o.answerable])
               for s, obs in by_set.items()}
-    threshold = min(edge(v, recall) for v in scores.values() if len(v))
-    unsure = min(edge(v, sure_recall) for v in scores.values() if len(v))
-    return Calibration(calibration.features, calibration.coef, calibration.intercept, round(threshold, 5),
-                       round(min(unsure, threshold), 5))
+    threshold = _floor(min(edge(v, recall) for v in scores.values() if len(v)))
+    unsure = _floor(min(edge(v, sure_recall) for v in scores.values() if len(v)))
+    return Calibration(calibration.features, calibration.coef, calibration.intercept, threshold,
+                       min(unsure, threshold))
+
+
+def _floor(value: float, places: int = 5) -> float:
+    """Rounded down, so the question at the edge stays on the side it was chosen for."""
+    return math.floor(value * 10**places) / 10**places
 
 
 def confidence(calibration: Calibration, features: Mapping[str, float]) -> float:
@@ -165,6 +171,18 @@ class SetFigures:
                 for k, v in self.__dict__.items()}
 
 
+def _area(scores: np.ndarray, kinds: np.ndarray, negative: str) -> float | None:
+    """AUROC of `scores`, answerable questions against one kind of unanswerable ones (None: a kind missing)."""
+    pos, neg = kinds == "answerable", kinds == negative
+    if not pos.any() or not neg.any():
+        return None
+    return auroc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())])
+
+
+def _share(verdicts: np.ndarray, mask: np.ndarray, value: str) -> float | None:
+    return float((verdicts[mask] == value).mean()) if mask.any() else None
+
+
 def figures(observations: Sequence[Observation], calibration: Calibration) -> dict[str, SetFigures]:
     """Per set: AUROCs (confidence and cosine alone), the operating point, and the three-way verdict shares."""
     out = {}
@@ -172,26 +190,16 @@ def figures(observations: Sequence[Observation], calibration: Calibration) -> di
         conf = np.array([confidence(calibration, o.features) for o in obs])
         cosine = np.array([float(o.features.get("top_dense", 0.0)) for o in obs])
         kinds = np.array([o.kind for o in obs])
-        pos = kinds == "answerable"
         verdicts = np.array([calibration.verdict(c) for c in conf])
-
-        def area(scores: np.ndarray, negative: str) -> float | None:
-            neg = kinds == negative
-            if not pos.any() or not neg.any():
-                return None
-            return auroc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())])
-
-        def share(mask: np.ndarray, value: str) -> float | None:
-            return float((verdicts[mask] == value).mean()) if mask.any() else None
-
+        pos, off, near = kinds == "answerable", kinds == "off-topic", kinds == "nearby"
         out[name] = SetFigures(
-            questions=len(obs), answerable=int(pos.sum()), nearby=int((kinds == "nearby").sum()),
-            off_topic=int((kinds == "off-topic").sum()),
-            auroc_off_topic=area(conf, "off-topic"), auroc_nearby=area(conf, "nearby"),
-            cosine_auroc_off_topic=area(cosine, "off-topic"), cosine_auroc_nearby=area(cosine, "nearby"),
-            recall=share(pos, "answered"), accepted_off_topic=share(kinds == "off-topic", "answered"),
-            accepted_nearby=share(kinds == "nearby", "answered"),
-            not_answered_answerable=share(pos, "not_answered"),
+            questions=len(obs), answerable=int(pos.sum()), nearby=int(near.sum()), off_topic=int(off.sum()),
+            auroc_off_topic=_area(conf, kinds, "off-topic"), auroc_nearby=_area(conf, kinds, "nearby"),
+            cosine_auroc_off_topic=_area(cosine, kinds, "off-topic"),
+            cosine_auroc_nearby=_area(cosine, kinds, "nearby"),
+            recall=_share(verdicts, pos, "answered"), accepted_off_topic=_share(verdicts, off, "answered"),
+            accepted_nearby=_share(verdicts, near, "answered"),
+            not_answered_answerable=_share(verdicts, pos, "not_answered"),
             verdicts={k: {v: round(float((verdicts[kinds == k] == v).mean()), 4)
                           for v in ("answered", "unsure", "not_answered")}
                       for k in ("answerable", "nearby", "off-topic") if (kinds == k).any()},
@@ -206,7 +214,7 @@ def reliability(observations: Sequence[Observation], calibration: Calibration,
     y = np.array([o.answerable for o in observations], dtype=np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         inside = (conf >= lo) & ((conf < hi) | (hi == 1.0))
         if inside.any():
             rows.append({"low": float(lo), "high": float(hi), "predicted": float(conf[inside].mean()),
@@ -221,3 +229,46 @@ def check_sizes(observations: Sequence[Observation]) -> None:
     if answerable < MIN_ANSWERABLE or unanswerable < MIN_UNANSWERABLE:
         raise ValueError(f"calibration needs at least {MIN_ANSWERABLE} answerable and {MIN_UNANSWERABLE} "
                          f"unanswerable questions; got {answerable} and {unanswerable}")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What `qa tune --calibration-only` found: one calibration per mode and how "read" does on each set."""
+
+    calibrations: dict[str, Calibration]
+    figures: dict[str, SetFigures]  # per set, for the `read` calibration (the default: search reads)
+    reliability: list[dict[str, float]]  # `read`, over all the sets together
+
+    def to_json(self, sets: Sequence[str], recall: float, sure_recall: float) -> dict:
+        return {
+            "sets": list(sets),
+            "recall": recall,
+            "sure_recall": sure_recall,
+            "figures": {name: f.to_dict() for name, f in self.figures.items()},
+            "reliability": self.reliability,
+        }
+
+
+def fit_all(observations: Sequence[Observation], recall: float = RECALL,
+            sure_recall: float = SURE_RECALL) -> Fitted:
+    """Every mode's calibration from one set of observations, and the figures of `read` on them."""
+    check_sizes(observations)
+    calibrations = {mode: fit(observations, mode, recall, sure_recall) for mode in MODE_FEATURES}
+    return Fitted(calibrations, figures(observations, calibrations["read"]),
+                  reliability(observations, calibrations["read"]))
+
+
+def format_figures(part: Mapping[str, SetFigures]) -> list[str]:
+    """A plain table of per-set figures, one line a set (cosine alone in brackets)."""
+    def f(value: float | None) -> str:
+        return "   –  " if value is None else f"{value:6.3f}"
+
+    header = (f"{'set':36} {'ans':>4} {'near':>4} {'off':>4}  AUROC off (cosine)  AUROC near (cosine)  recall  "
+              "off acc.  near acc.  'no' on ans.")
+    lines = [header]
+    for name, x in part.items():
+        lines.append(f"{name[:36]:36} {x.answerable:4d} {x.nearby:4d} {x.off_topic:4d}  {f(x.auroc_off_topic)} "
+                     f"({f(x.cosine_auroc_off_topic)})    {f(x.auroc_nearby)} ({f(x.cosine_auroc_nearby)})  "
+                     f"{f(x.recall)}  {f(x.accepted_off_topic)}    {f(x.accepted_nearby)}     "
+                     f"{f(x.not_answered_answerable)}")
+    return lines

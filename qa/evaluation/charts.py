@@ -94,7 +94,7 @@ def confidence_chart(report: EvalReport) -> str:
 
     for mi, mode in enumerate(modes):
         y0 = mi * row_h
-        threshold = for_mode(report.retrieval, mode).get("threshold")  # each mode has its own
+        threshold = for_mode(report.retrieval, calibration_key(mode)).get("threshold")  # each mode has its own
         if isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0:
             x = left + span * float(threshold)
             out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{y0 + 2}' y2='{y0 + row_h - 2}' stroke='#1d2330' "
@@ -114,6 +114,47 @@ def confidence_chart(report: EvalReport) -> str:
               "<span><i style='background:#e03131'></i>unanswerable (lower band)</span>"
               "<span>dashed line: the answerable threshold</span></div>")
     return legend + "".join(out)
+
+
+def calibration_key(mode: str) -> str:
+    """The calibration a mode's confidence comes from: `read` for a mode that read ("hybrid+read")."""
+    return "read" if mode.endswith("+read") else mode
+
+
+def reliability_chart(report: EvalReport, colours: dict[str, str], bins: int = 10) -> str:
+    """Predicted vs observed per mode: questions binned by confidence; each point is a bin's mean confidence
+    against the share of its questions that were answerable (on the diagonal = calibrated for this corpus)."""
+    answerable = {q.id: q.answerable for q in report.questions}
+    w, h, left, top, bottom = 520, 300, 50, 12, 34
+    plot_w, plot_h = w - left - 12, h - top - bottom
+    out = [f"<svg viewBox='0 0 {w} {h}' width='520' role='img' aria-label='reliability of confidence'>"]
+    out += y_grid(left, w - 12, top, plot_h)
+    for i in range(0, 11, 2):
+        x = left + plot_w * i / 10
+        out.append(f"<text x='{x:.1f}' y='{h - 16}' text-anchor='middle'>{i / 10:.1f}</text>")
+    out.append(f"<text x='{left + plot_w / 2:.1f}' y='{h - 2}' text-anchor='middle'>predicted (confidence)</text>")
+    out.append(f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' y2='{top}' stroke='#adb5bd' "
+               "stroke-dasharray='4 3'/>")
+    for mode, mr in report.modes.items():
+        points = []
+        for b in range(bins):
+            lo, hi = b / bins, (b + 1) / bins
+            inside = [r for r in mr.questions if lo <= r.confidence < hi or (b == bins - 1 and r.confidence == 1.0)]
+            if inside:
+                predicted = sum(r.confidence for r in inside) / len(inside)
+                observed = sum(answerable.get(r.id, False) for r in inside) / len(inside)
+                points.append((predicted, observed, len(inside)))
+        xy = [(left + plot_w * p, top + plot_h * (1 - o), n) for p, o, n in points]
+        if len(xy) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in xy)
+            out.append(f"<polyline points='{path}' fill='none' stroke='{colours[mode]}' stroke-width='1.5'/>")
+        for (x, y, n), (p, o, _) in zip(xy, points, strict=True):
+            out.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{2.5 + min(n, 40) / 10:.1f}' fill='{colours[mode]}'>"
+                       f"<title>{esc(mode)}: {n} questions, predicted {p:.2f}, observed {o:.2f}</title></circle>")
+    out.append("</svg>")
+    return legend(colours) + "".join(out) + ("<p class='muted'>Each point: the questions whose confidence falls in "
+                                             "one tenth of [0, 1]; dot size grows with their number. On the dashed "
+                                             "diagonal, confidence is calibrated for this corpus.</p>")
 
 
 def y_grid(left: int, w: int, top: int, plot_h: float) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.evaluation.charts import bars, confidence_chart, esc, legend, rank_chart
+from qa.evaluation.charts import bars, confidence_chart, esc, legend, rank_chart, reliability_chart
 from qa.evaluation.gate import Comparison
 from qa.evaluation.report import LATENCY_METRICS, EvalReport, QuestionInfo, QuestionResult, headline_names
 
@@ -82,6 +82,8 @@ def render_html(report: EvalReport, comparison: Comparison | None = None) -> str
                  "answerable questions.</div></div>")
     parts.append("<h2>Confidence: answerable vs unanswerable</h2><div class='panel'>"
                  + confidence_chart(report) + "</div>")
+    parts.append(f"<h2>Reliability on this corpus ({esc(report.index.get('name', '?'))}): predicted vs observed"
+                 "</h2><div class='panel'>" + reliability_chart(report, colours) + "</div>")
     parts.append("<h2>All metrics</h2><div class='panel'>" + _metrics_table(report, comparison) + "</div>")
     if comparison is not None:
         parts.append("<h2>Against the baseline</h2><div class='panel'>" + _comparison(comparison) + "</div>")

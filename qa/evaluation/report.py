@@ -25,7 +25,12 @@ def headline_names(ks: tuple[int, ...] = KS) -> list[str]:
         names += [f"{level}_recall@{k}" for k in ks] + [f"{level}_mrr@{max(ks)}", f"{level}_ndcg@{max(ks)}"]
     names += [f"answer_in_passage@{k}" for k in ks]
     names += ["answer_f1", "answer_exact_match", "answer_holds_gold"]
-    names += ["answerability_auroc", "answerable_precision", "answerable_recall", *LATENCY_METRICS]
+    names += ["answerability_auroc", "answerable_precision", "answerable_recall"]
+    # the three-way verdict, all higher-is-better so the gate reads them like the rest: confidence AUROC of
+    # answerable vs off-topic / near-topic questions, the shares of those two kinds not called "answered", and
+    # the share of answerable questions not called "not_answered"
+    names += ["auroc_off_topic", "auroc_nearby", "rejected_off_topic", "rejected_nearby", "answerable_not_denied",
+              *LATENCY_METRICS]
     return names
 
 
@@ -57,6 +62,7 @@ class QuestionResult:
     top_citation: str | None
     hits: tuple[HitRecord, ...] = ()
     answer: str | None = None  # the reader's answer; without reading, the first result's highlighted sentence
+    answerability: str = ""  # the verdict: "answered", "unsure" or "not_answered" ("" in reports from before it)
 
     def found(self, k: int) -> bool:
         """A gold section is within the top k."""

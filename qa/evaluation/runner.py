@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.evaluation import answerability as am
 from qa.evaluation import metrics as m
+from qa.evaluation.calibrate import kind
 from qa.evaluation.questions import Question
 from qa.evaluation.report import (
     KS,
@@ -85,6 +86,7 @@ def score_result(question: Question, result: SearchResult, latency_ms: float) ->
         top_citation=result.hits[0].chunk.citation if result.hits else None,
         hits=hits,
         answer=shown_answer(result),
+        answerability=result.answerability,
     )
 
 
@@ -219,9 +221,28 @@ def summarise(questions: Sequence[Question], results: Sequence[QuestionResult]) 
         out["answerable_precision"] = am.precision(predicted, actual)
     if any(actual):
         out["answerable_recall"] = am.recall(predicted, actual)
+    out |= verdict_metrics(pairs)
     latencies = [r.latency_ms for r in results]
     out["latency_p50_ms"] = round(m.percentile(latencies, 50), 3)
     out["latency_p95_ms"] = round(m.percentile(latencies, 95), 3)
+    return out
+
+
+def verdict_metrics(pairs: Sequence[tuple[Question, QuestionResult]]) -> dict[str, float | None]:
+    """The three-way verdict against the kind of question (qa/evaluation/calibrate.py `kind`)."""
+    by_kind: dict[str, list[QuestionResult]] = {}
+    for q, r in pairs:
+        by_kind.setdefault(kind(q), []).append(r)
+    pos = [r.confidence for r in by_kind.get("answerable", [])]
+    out: dict[str, float | None] = {}
+    for negative, name in (("off-topic", "off_topic"), ("nearby", "nearby")):
+        neg = [r.confidence for r in by_kind.get(negative, [])]
+        out[f"auroc_{name}"] = auroc(pos + neg, [1] * len(pos) + [0] * len(neg)) if pos and neg else None
+        rs = by_kind.get(negative, [])
+        out[f"rejected_{name}"] = m.mean([float(not r.predicted_answerable) for r in rs]) if rs else None
+    rs = by_kind.get("answerable", [])
+    known = [r for r in rs if r.answerability]
+    out["answerable_not_denied"] = m.mean([float(r.answerability != "not_answered") for r in known]) if known else None
     return out
 
 

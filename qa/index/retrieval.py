@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 MODES = ("hybrid", "dense", "lexical")
+# every calibrated judgement: one per retrieval mode, and "read" (any mode where the reader read)
+CALIBRATED = (*MODES, "read")
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,14 @@ class Calibration:
         return out | ({"unsure": self.unsure} if self.unsure is not None else {})
 
 
+# a copy of eval/retrieval.json's `calibrations` (made by eval/calibrate.py; tests/test_ranking.py checks they agree)
 DEFAULT_CALIBRATIONS = {
-    "hybrid": Calibration(("top_sentence", "gap_sentence", "top_lexical"), (9.35259, 9.02585, 2.5756), -7.51271,
-                          0.5276),
-    "dense": Calibration(("top_dense", "gap_dense"), (7.86299, 4.96822), -3.1573, 0.7613),
-    "lexical": Calibration(("top_lexical", "gap_lexical"), (3.78993, 0.67887), -3.2683, 0.6362),
+    "hybrid": Calibration(("top_sentence", "gap_sentence", "gap_lexical", "agreement"),
+                          (8.9502, 2.07354, 0.62179, 1.29382), -5.27849, 0.43158, 0.21482),
+    "dense": Calibration(("top_dense", "gap_dense"), (7.99681, 1.57593), -3.78255, 0.31423, 0.25443),
+    "lexical": Calibration(("top_lexical", "gap_lexical"), (1.26831, 0.97045), -1.77849, 0.48095, 0.44931),
+    "read": Calibration(("top_relevance", "top_sentence", "gap_sentence", "agreement"),
+                        (0.24129, 4.60833, 1.02881, 1.47509), -3.47552, 0.32295, 0.09963),
 }
 
 
@@ -86,12 +91,15 @@ class RetrievalConfig:
     def from_manifest(cls, retrieval: Mapping[str, Any]) -> RetrievalConfig:
         """The manifest's `retrieval` over the defaults. Per-mode models live under `calibrations` (a mode
         missing there is never answerable); a manifest from before them carries one model under
-        `calibration` + `threshold`, which is the hybrid one."""
+        `calibration` + `threshold`, which is the hybrid one. A manifest without a `read` model (built before
+        it existed) reads with the shipped one."""
         defaults = {m: c.to_dict() for m, c in DEFAULT_CALIBRATIONS.items()}
         merged = {"calibrations": defaults} | dict(retrieval)
         if "calibrations" not in retrieval and "calibration" in retrieval:
             merged["calibrations"] = defaults | {"hybrid": for_mode(retrieval, "hybrid")}
-        calibrations = {m: Calibration.from_dict(for_mode(merged, m)) for m in MODES}
+        if isinstance(merged["calibrations"], Mapping) and "read" not in merged["calibrations"]:
+            merged["calibrations"] = dict(merged["calibrations"]) | {"read": defaults["read"]}
+        calibrations = {m: Calibration.from_dict(for_mode(merged, m)) for m in CALIBRATED}
         return cls().replace(**{k: v for k, v in retrieval.items() if k in _SCALARS}, calibrations=calibrations)
 
     def replace(self, **changes: Any) -> RetrievalConfig:
@@ -100,6 +108,16 @@ class RetrievalConfig:
         if typed.get("fusion", self.fusion) not in ("rrf", "weighted"):
             raise ValueError(f"unknown fusion {typed['fusion']!r}: use rrf or weighted")
         return dataclasses.replace(self, **typed)
+
+    def with_edges(self, answered: float | None = None, unsure: float | None = None) -> RetrievalConfig:
+        """Every calibration with its `answered` threshold and/or `unsure` edge moved (QA_ANSWER_THRESHOLD,
+        QA_UNSURE_THRESHOLD); None keeps the calibrated one."""
+        if answered is None and unsure is None:
+            return self
+        moved = {m: dataclasses.replace(c, threshold=c.threshold if answered is None else answered,
+                                        unsure=c.unsure if unsure is None else unsure)
+                 for m, c in self.calibrations.items()}
+        return dataclasses.replace(self, calibrations=moved)
 
     def calibration(self, mode: str) -> Calibration:
         return self.calibrations.get(mode, Calibration())

@@ -1,10 +1,10 @@
-"""Answerability: a logistic model over a few retrieval scores, giving `confidence` in [0, 1].
+"""Answerability: the signals (`features`) and the logistic model over them, giving `confidence` in [0, 1].
 
-Each mode has its own model over the scores that mode has (`MODE_FEATURES`): hybrid sees the dense and the
-BM25 scores, dense only the dense ones, lexical only the BM25 ones. The parameters (feature names,
-coefficients, intercept, threshold) live in the index manifest under `retrieval.calibrations.<mode>`, so
-they travel with the index (read by `qa.index.retrieval`); `qa tune` refits them from an eval set (with
-`qa.stats`).
+Each mode has its own model over the signals that mode has, and reading has one over the reader's and
+retrieval's together (the `read` model, applied by qa/search/reading.py). The parameters (feature names,
+coefficients, intercept, the `answered` threshold and the `unsure` edge) live in the index manifest under
+`retrieval.calibrations.<mode>`, so they travel with the index (read by `qa.index.retrieval`);
+`qa tune --calibration-only` fits them on labelled questions (qa/evaluation/calibrate.py).
 """
 
 from __future__ import annotations
@@ -18,13 +18,6 @@ import numpy as np
 FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused", "top_sentence",
             "gap_sentence", "agreement", "same_top")
 AGREEMENT_DEPTH = 5  # how deep the dense and lexical lists are compared
-MODE_FEATURES: dict[str, tuple[str, ...]] = {
-    # best sentence instead of best passage: a stated answer is one sentence that matches the question
-    # (docs/quality.md: held-out AUROC seed 0.858 → 0.863, frontlines 0.688 → 0.756)
-    "hybrid": ("top_sentence", "gap_sentence", "top_lexical"),
-    "dense": ("top_dense", "gap_dense"),
-    "lexical": ("top_lexical", "gap_lexical"),
-}
 
 
 def features(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from qa.search.reading import read_hits, retrieval_features
+from qa.search.reading import read_hits
 from qa.search.stages import SearchIndex, SearchState
 
 
 def read(index: SearchIndex, state: SearchState) -> SearchState:
     if not state.read or index.reader is None or not state.hits:
         return dataclasses.replace(state, hits=state.hits[: state.k])
-    outcome = read_hits(index.reader, index.read_config, state.query, state.hits, state.k,
-                        retrieval_features(float(state.confidence or 0.0)), index.sources.region)
+    outcome = read_hits(index.reader, index.read_config, state.query, state.hits, state.k, state.features,
+                        index.config.calibration("read"), index.sources.region)
     return dataclasses.replace(state, hits=outcome.hits, answer=outcome.answer, confidence=outcome.confidence,
-                               answerable=outcome.answerable, features=state.features | outcome.features)
+                               answerable=outcome.answerable, answerability=outcome.verdict,
+                               features=outcome.features)

@@ -4,14 +4,14 @@ with the question, then
 - reorders them by `reader relevance − rank_weight × penalty(fused rank)` (the fused order still counts), the
   penalty `rank − 1` ("linear") or `ln rank` ("log": deep passages lose little more than the 3rd does);
 - takes the answer span from the first passage of the new order;
-- gives `confidence` from a logistic model over the reader's and retrieval's scores, and `answerable`
-  as `confidence ≥ threshold`;
+- gives `confidence` from the index's `read` calibration (a monotone logistic model over the reader's
+  no-answer margins and retrieval's cosines, qa/evaluation/calibrate.py), and the three-way verdict;
 - moves each read passage's highlight to the sentence holding its span.
 
 With `window_chars`, the reader reads only a window of whole sentences around each passage's best sentence
 (its highlight): much cheaper than the whole passage, and the reader was trained on paragraphs of that size.
 
-Its settings (N, the rank weight, the calibration) are chosen on the reader's dev split (`qa tune-reader`) and
+Its settings (N, the window, the rank weight) are chosen on the reader's dev split (`qa tune-reader`) and
 live beside the weights in `<reader>/qa-reader.json`; a folder without that file gets `ReadConfig()`.
 """
 
@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from qa.index.retrieval import Calibration
 from qa.ingest.splitting import sentence_spans
 from qa.reader.load import load_model, reader_folder
 from qa.reader.model import Reader, Reading
@@ -40,10 +41,8 @@ class ReadConfig:
     rank_weight: float = 1.0  # reader relevance lost per step down the fused order
     rank_penalty: str = "linear"  # the step: "linear" (rank − 1) or "log" (ln rank); see RANK_PENALTIES
     window_chars: int = 0  # read whole sentences around the highlight, up to this many characters; 0 = all
-    # confidence = sigmoid(intercept + Σ coef · feature); features from `features()`
-    coef: dict[str, float] = field(default_factory=lambda: {"top_relevance": 0.5})
-    intercept: float = 0.0
-    threshold: float = 0.5
+    # confidence is not here: it is the index's `read` calibration (qa/index/retrieval.py), fitted by
+    # `qa tune --calibration-only` over the reader's and retrieval's signals together
 
     @classmethod
     def load(cls, folder: Path) -> ReadConfig:
@@ -77,26 +76,16 @@ def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
 
 
 def features(readings: list[Reading], order: list[int], retrieval: dict[str, float]) -> dict[str, float]:
-    """What confidence is computed from: the reader's view of its chosen passage, and retrieval's."""
+    """What confidence is computed from: retrieval's signals (qa/search/calibration.py `features`) and the
+    reader's no-answer margins (`relevance` = best span logit − no-answer logit) on its chosen passage, on the
+    best read passage and on the fused first one."""
     rel = [r.relevance for r in readings]
-    first = rel[order[0]] if order else -10.0
     return {
-        "top_relevance": first,
+        **{k: float(v) for k, v in retrieval.items()},
+        "top_relevance": rel[order[0]] if order else -10.0,
         "max_relevance": max(rel) if rel else -10.0,
         "first_relevance": rel[0] if rel else -10.0,  # the fused first passage, before reordering
-        **{k: float(v) for k, v in retrieval.items()},
     }
-
-
-def retrieval_features(retrieval_confidence: float) -> dict[str, float]:
-    """Retrieval's own judgement as a feature of the reader's confidence: its calibrated confidence as a logit."""
-    p = min(max(retrieval_confidence, 1e-6), 1 - 1e-6)
-    return {"retrieval_logit": math.log(p / (1 - p))}
-
-
-def confidence(config: ReadConfig, feats: dict[str, float]) -> float:
-    return calibration.confidence(
-        {"features": list(config.coef), "coef": list(config.coef.values()), "intercept": config.intercept}, feats)
 
 
 RANK_PENALTIES: dict[str, Callable[[int], float]] = {
@@ -119,8 +108,12 @@ class ReadOutcome:
     hits: list[Hit]
     answer: Answer | None
     confidence: float
-    answerable: bool
+    verdict: str  # Calibration.verdict: "answered", "unsure" or "not_answered"
     features: dict[str, float]
+
+    @property
+    def answerable(self) -> bool:
+        return self.verdict == "answered"
 
 
 def read_passages(reader: Reader, query: str, hits: list[Hit], window_chars: int = 0) -> list[Reading]:
@@ -134,14 +127,15 @@ def read_passages(reader: Reader, query: str, hits: list[Hit], window_chars: int
 
 
 def read_hits(reader: Reader, config: ReadConfig, query: str, hits: list[Hit], k: int,
-              retrieval_features: dict[str, float],
+              retrieval_features: dict[str, float], judge: Calibration,
               raw_region: Callable[[Chunk], str | None] = lambda chunk: None) -> ReadOutcome:
-    """Read the first `config.passages` hits, reorder them, and keep `k`; unread hits follow in fused order."""
+    """Read the first `config.passages` hits, reorder them, and keep `k`; unread hits follow in fused order.
+    `judge` (the index's `read` calibration) turns retrieval's and the reader's signals into confidence."""
     head, tail = hits[:config.passages], hits[config.passages:]
     readings = read_passages(reader, query, head, config.window_chars)
     order = order_by_reader(readings, config.rank_weight, config.rank_penalty)
     feats = features(readings, order, retrieval_features)
-    conf = confidence(config, feats)
+    conf = calibration.confidence(judge.to_dict(), feats)
     reordered: list[Hit] = []
     for new_rank, i in enumerate(order, 1):
         r, h = readings[i], head[i]
@@ -151,7 +145,7 @@ def read_hits(reader: Reader, config: ReadConfig, query: str, hits: list[Hit], k
     answer = None
     if order and readings[order[0]].end > readings[order[0]].start:
         answer = make_answer(out[0], readings[order[0]], raw_region(out[0].chunk))
-    return ReadOutcome(out[:k], answer, conf, conf >= config.threshold, feats)
+    return ReadOutcome(out[:k], answer, conf, judge.verdict(conf), feats)
 
 
 def make_answer(hit: Hit, reading: Reading, raw: str | None = None) -> Answer:

@@ -99,6 +99,7 @@ class Retriever:
         retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader, read_config,
                         settings.seeds)
         retriever.read_default = reader is not None and settings.read
+        retriever.config = retriever.config.with_edges(settings.answer_threshold, settings.unsure_threshold)
         return retriever
 
     # -- queries -------------------------------------------------------------------------------------

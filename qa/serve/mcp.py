@@ -67,9 +67,10 @@ TOOLS = [
         name="search",
         description="Find the passages of the indexed articles that answer a question, best first. Each result "
         "has the passage `text`, a `citation` (article § section path) to quote, `section.path`, and `source` "
-        "(file and character offsets of the passage in the raw Markdown file). `answerable`/`confidence` say "
-        "how likely the top passage answers it: when `answerable` is false, say the articles do not answer "
-        "rather than guessing. Narrow with `articles` (ids from the qa://articles resources).",
+        "(file and character offsets of the passage in the raw Markdown file). `answerability` says whether "
+        "the articles answer it: `answered` (answer from the passages, citing them), `unsure` (say the articles may "
+        "not answer it; offer what the passages say, hedged), `not_answered` (say the articles do not answer it "
+        "rather than guessing); `confidence` is the calibrated chance behind it. Narrow with `articles` (ids from the qa://articles resources).",
         input_schema=_search_schema(),
         output_schema=_schema(schemas.SearchResponse),
     ),
@@ -77,7 +78,8 @@ TOOLS = [
         name="context",
         description="Pack the best passages for a question into ready-to-paste prompt context within a token "
         "budget: `context` is `[1] <citation>\\n<passage>` blocks, numbered in order, never over `max_tokens` "
-        "(cl100k_base). Cite a fact with its number; `passages` lists each numbered passage with its source.",
+        "(cl100k_base). Cite a fact with its number; `passages` lists each numbered passage with its source; "
+        "`answerability` (`answered` / `unsure` / `not_answered`) says whether to answer, hedge or decline.",
         input_schema=_schema(schemas.ContextRequest),
         output_schema=_schema(schemas.ContextResponse),
     ),

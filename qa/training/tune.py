@@ -2,13 +2,15 @@
 
 The dev questions (`qa.training.devset`) are split in two by id: settings are chosen on the `tune` half and
 the figures reported on the `check` half. Chosen: how many passages to read, how much of each (the whole
-passage or a window of sentences around its best one), the fused-rank penalty and its weight, and the confidence model
-(logistic over the reader's and retrieval's scores, threshold at 0.9 precision).
+passage or a window of sentences around its best one), the fused-rank penalty and its weight. The figures include
+how well the reader's own no-answer margin (`top_relevance`) tells answerable from unanswerable questions;
+`confidence` itself is fitted afterwards, over the reader's and retrieval's signals together and on more kinds
+of questions than this dev split, by `qa tune --calibration-only` (qa/evaluation/calibrate.py): re-run it
+whenever the reader's weights or these settings change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,15 +26,14 @@ from qa.search.reading import (
     features,
     order_by_reader,
     read_passages,
-    retrieval_features,
 )
-from qa.stats import auroc, fit_logistic, threshold_for_precision
+from qa.stats import auroc
 
 PASSAGES = (3, 5, 10)  # reading is ~20-40 ms a passage on 2 cores: the top 10 is the budget
 RANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 WINDOWS = (200, 300, 450, 0)  # characters around the best sentence; 0 = the whole passage (slowest)
 WHOLE_CHARS = 1000  # a whole passage, as a reading cost (the seed's passages average ~650 characters, up to ~1,200)
-FEATURES = ("top_relevance", "max_relevance", "retrieval_logit")
+FEATURES = ("top_relevance", "top_sentence")  # the reader's margin; retrieval's best-sentence cosine
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def observe(retriever, reader: Reader, questions: Sequence[Question], depth: int
         hits = result.hits
         readings = {w: read_passages(reader, q.question, hits, w) for w in windows}
         out.append(Observed(q, [(h.chunk.article_id, h.chunk.section_path) in gold for h in hits], readings,
-                            retrieval_features(result.confidence), [h.chunk.text for h in hits]))
+                            dict(result.features), [h.chunk.text for h in hits]))
         if i % 100 == 0:
             log(f"  read {i}/{len(questions)}")
     return out
@@ -87,7 +88,7 @@ def _feature_rows(observed: Sequence[Observed], config: ReadConfig) -> tuple[np.
     return np.asarray(rows), np.asarray(labels)
 
 
-def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadConfig, dict]:
+def choose(observed: Sequence[Observed]) -> tuple[ReadConfig, dict]:
     """The best settings on the tune half, and the figures on both halves."""
     tune = [o for o in observed if half(o.question.id) == "tune"]
     check = [o for o in observed if half(o.question.id) == "check"]
@@ -102,12 +103,6 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
     n, c, p, w = min(near, key=lambda key: (key[0] * (key[1] or WHOLE_CHARS), -grid[key], key[2] != "linear",
                                             key[3]))
     config = ReadConfig(passages=n, rank_weight=w, rank_penalty=p, window_chars=c)
-    x, y = _feature_rows(tune, config)
-    coef, intercept = fit_logistic(x, y)
-    scores = x @ coef + intercept
-    threshold = threshold_for_precision((1 / (1 + np.exp(-scores))).tolist(), y.tolist(), precision)
-    config = dataclasses.replace(config, coef=dict(zip(FEATURES, map(float, coef), strict=True)),
-                                 intercept=intercept, threshold=threshold)
     report = {half_name: _figures(part, config) for half_name, part in (("tune", tune), ("check", check))}
     report["grid_first_right_tune"] = {f"{n}x{c}x{p}x{w}": round(v, 4) for (n, c, p, w), v in grid.items()}
     return config, report
@@ -115,9 +110,7 @@ def choose(observed: Sequence[Observed], precision: float = 0.9) -> tuple[ReadCo
 
 def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
     x, y = _feature_rows(observed, config)
-    coef = np.array([config.coef[f] for f in FEATURES])
-    conf = 1 / (1 + np.exp(-(x @ coef + config.intercept)))
-    retrieval = x[:, FEATURES.index("retrieval_logit")]
+    margin, cosine = x[:, FEATURES.index("top_relevance")], x[:, FEATURES.index("top_sentence")]
     nearby = np.array(["nearby" in o.question.tags for o in observed])
     off = np.array(["off-topic" in o.question.tags for o in observed])
     pos = y == 1
@@ -135,13 +128,11 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
         "first_right_fused": round(first_right(observed, 1, 0.0, config.window_chars), 4),
         "first_right_read": round(first_right(observed, config.passages, config.rank_weight, config.window_chars,
                                               config.rank_penalty), 4),
-        "auroc_nearby": round(auroc(np.r_[conf[pos], conf[nearby]], np.r_[y[pos], y[nearby]]), 4),
-        "auroc_off_topic": round(auroc(np.r_[conf[pos], conf[off]], np.r_[y[pos], y[off]]), 4),
-        "auroc_nearby_retrieval_only": round(auroc(np.r_[retrieval[pos], retrieval[nearby]],
-                                                   np.r_[y[pos], y[nearby]]), 4),
-        "precision_at_threshold": round(float(y[conf >= config.threshold].mean()), 4)
-        if (conf >= config.threshold).any() else None,
-        "recall_at_threshold": round(float((conf[pos] >= config.threshold).mean()), 4),
+        # the reader's margin alone, and retrieval's best-sentence cosine alone, as answerability scores
+        "auroc_nearby_margin": round(auroc(np.r_[margin[pos], margin[nearby]], np.r_[y[pos], y[nearby]]), 4),
+        "auroc_off_topic_margin": round(auroc(np.r_[margin[pos], margin[off]], np.r_[y[pos], y[off]]), 4),
+        "auroc_nearby_cosine": round(auroc(np.r_[cosine[pos], cosine[nearby]], np.r_[y[pos], y[nearby]]), 4),
+        "auroc_off_topic_cosine": round(auroc(np.r_[cosine[pos], cosine[off]], np.r_[y[pos], y[off]]), 4),
     }
 
 

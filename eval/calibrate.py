@@ -1,0 +1,163 @@
+"""Fit the shipped answerability calibration, and report it on the check halves.
+
+    .venv/bin/python eval/calibrate.py [--out eval/retrieval.json] [--report eval/calibration/report.json]
+
+(`make calibrate` runs it.) What `qa tune --calibration-only` does for one user's labelled questions, done on
+the project's own sets, each split in a tune half (fitted on) and a check half (only reported):
+
+| set | tune half | check half | index |
+| --- | --- | --- | --- |
+| reader dev split (held-out SQuAD articles + NQ) | `half(id) == "tune"` | the rest | its own (`.cache/reader-dev`) |
+| hand-written frontlines questions, by article | `frontlines-tune.jsonl` | `frontlines-check.jsonl` | all 191 frontlines articles, and that half's articles alone |
+| plain Markdown notes, by note | `notes-tune.jsonl` | `notes-check.jsonl` | the 10 notes |
+| `eval/kherson.jsonl` | — | all of it (a check only) | the seed alone, and frontlines |
+
+Each set weighs the same in the fit. Indexes are built (incrementally) under `.cache/calibration/` and
+`index/frontlines`; the reader dev split under `.cache/reader-dev` (as `qa tune-reader` makes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CALIBRATION = ROOT / "eval" / "calibration"
+FRONTLINES = ROOT.parent / "shared" / "corpus" / "frontlines"
+WORK = ROOT / ".cache" / "calibration"
+OBSERVED = WORK / "observations.jsonl"  # every set's signals, so a refit need not read again (--reuse)
+
+
+def articles_index(settings, questions_file: Path, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """An index of just the frontlines articles a questions file is written over (its `article` ids)."""
+    from qa.build import build
+
+    ids = sorted({json.loads(line)["article"] for line in questions_file.read_text().splitlines()
+                  if line.strip() and json.loads(line).get("article")})
+    folder = WORK / name / "articles"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in set(folder.glob("*.md")) - {folder / f"{i}.md" for i in ids}:
+        stale.unlink()
+    for i in ids:
+        if not (folder / f"{i}.md").exists():
+            shutil.copyfile(FRONTLINES / f"{i}.md", folder / f"{i}.md")
+    build(settings, folder, WORK / name / "index")
+    return WORK / name / "index"
+
+
+def observe_all(settings, data: Path) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+    """Build the indexes (incrementally) and read every set once: (tune observations, check observations)."""
+    from qa.build import build
+    from qa.evaluation import load_questions
+    from qa.evaluation.calibrate import observe
+    from qa.evaluation.runner import restrict_questions
+    from qa.search.retriever import Retriever
+    from qa.training import devset
+    from qa.training.tune import half
+
+    dev = ROOT / ".cache" / "reader-dev"
+    if not (dev / "questions.jsonl").exists():
+        devset.write(data, dev)
+    build(settings, dev / "articles", dev / "index")
+    build(settings, FRONTLINES, ROOT / "index" / "frontlines")
+    build(settings, CALIBRATION / "notes", WORK / "notes" / "index")
+    build(settings, ROOT / "seeds", WORK / "seed" / "index")
+    dev_questions = load_questions(dev / "questions.jsonl")
+    sets = {  # name → (questions, index, which half)
+        "dev": (dev_questions, dev / "index"),
+        "frontlines-tune on frontlines": (load_questions(CALIBRATION / "frontlines-tune.jsonl"),
+                                          ROOT / "index" / "frontlines"),
+        "frontlines-tune on its articles": (load_questions(CALIBRATION / "frontlines-tune.jsonl"),
+                                            articles_index(settings, CALIBRATION / "frontlines-tune.jsonl",
+                                                           "frontlines-tune")),
+        "notes-tune": (load_questions(CALIBRATION / "notes-tune.jsonl"), WORK / "notes" / "index"),
+        "frontlines-check on frontlines": (load_questions(CALIBRATION / "frontlines-check.jsonl"),
+                                           ROOT / "index" / "frontlines"),
+        "frontlines-check on its articles": (load_questions(CALIBRATION / "frontlines-check.jsonl"),
+                                             articles_index(settings, CALIBRATION / "frontlines-check.jsonl",
+                                                            "frontlines-check")),
+        "notes-check": (load_questions(CALIBRATION / "notes-check.jsonl"), WORK / "notes" / "index"),
+        "kherson on the seed": (load_questions(ROOT / "eval" / "kherson.jsonl"), WORK / "seed" / "index"),
+        "kherson on frontlines": (load_questions(ROOT / "eval" / "kherson.jsonl"), ROOT / "index" / "frontlines"),
+    }
+    tune_obs, check_obs = [], []
+    for name, (questions, index) in sets.items():
+        retriever = Retriever.load(index, settings)
+        restricted = restrict_questions(retriever, questions)
+        print(f"reading {len(restricted)} questions: {name}", flush=True)
+        observed = observe(retriever, restricted, name, log=print)
+        if name == "dev":
+            tune_obs += [replace(o, set="dev-tune") for o in observed if half(o.id) == "tune"]
+            check_obs += [replace(o, set="dev-check") for o in observed if half(o.id) == "check"]
+        elif "tune" in name:
+            tune_obs += observed
+        else:
+            check_obs += observed
+    return tune_obs, check_obs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "eval" / "retrieval.json")
+    ap.add_argument("--report", type=Path, default=CALIBRATION / "report.json")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "qa-train")
+    ap.add_argument("--reuse", action="store_true",
+                    help=f"refit from the signals the last run saved ({OBSERVED.relative_to(ROOT)}) without reading")
+    args = ap.parse_args(argv)
+
+    from qa.evaluation.calibrate import (
+        RECALL,
+        SURE_RECALL,
+        Observation,
+        figures,
+        fit_all,
+        format_figures,
+        reliability,
+    )
+    from qa.evaluation.tune import read_settings, write
+    from qa.settings import get_settings
+
+    settings = get_settings()
+    if args.reuse:
+        saved = [json.loads(line) for line in OBSERVED.read_text().splitlines()]
+        halves = [o.pop("half") for o in saved]
+        tune_obs = [Observation(**o) for o, h in zip(saved, halves, strict=True) if h == "tune"]
+        check_obs = [Observation(**o) for o, h in zip(saved, halves, strict=True) if h == "check"]
+    else:
+        tune_obs, check_obs = observe_all(settings, args.data)
+        OBSERVED.parent.mkdir(parents=True, exist_ok=True)
+        OBSERVED.write_text("".join(json.dumps({"half": half_name, **o.__dict__, "features": dict(o.features)}) + "\n"
+                                    for half_name, part in (("tune", tune_obs), ("check", check_obs)) for o in part))
+    fitted = fit_all(tune_obs, RECALL, SURE_RECALL)
+    current = read_settings(args.out)
+    tune_sets = sorted({o.set for o in tune_obs})
+    write(args.out, current | {"calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
+                               "calibrated": {"sets": tune_sets, "recall": RECALL, "sure_recall": SURE_RECALL,
+                                              "recipe": "eval/calibrate.py"}})
+    read = fitted.calibrations["read"]
+    hybrid = fitted.calibrations["hybrid"]
+    check_sets = sorted({o.set for o in check_obs}, key=list(dict.fromkeys(o.set for o in check_obs)).index)
+    report = {
+        "calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
+        "tune": {k: v.to_dict() for k, v in fitted.figures.items()},
+        "check": {k: v.to_dict() for k, v in figures(check_obs, read).items()},
+        "check_without_reading": {k: v.to_dict() for k, v in figures(check_obs, hybrid).items()},
+        "reliability": {s: reliability([o for o in check_obs if o.set == s], read) for s in check_sets},
+    }
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=1) + "\n")
+    for title, part in (("tune", fitted.figures), ("check", figures(check_obs, read)),
+                        ("check, hybrid without reading", figures(check_obs, hybrid))):
+        print(f"\n{title}:")
+        for line in format_figures(part):
+            print("  " + line)
+    print(f"\nread: {read}\nwrote {args.out} and {args.report}; run `qa build` to copy the calibration into an index")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
