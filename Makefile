@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test eval eval-frontlines bench bench-milvus lint clean
+.PHONY: help install build serve test test-fast eval eval-frontlines bench bench-milvus lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ serve: build ## build the index if missing or stale, then serve on http://127.0.
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## the suite without tests marked slow (reader training, ONNX export, Chromium, load): ~2 min
+	$(BIN)/python -m pytest -q -m "not slow"
 
 eval: build ## score retrieval on eval/kherson.jsonl against the saved baseline
 	$(BIN)/qa eval --questions eval/kherson.jsonl --baseline eval/baseline.json

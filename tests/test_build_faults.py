@@ -85,6 +85,7 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str) -> list[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_refused(
     tmp_path: Path,
     settings_factory,
@@ -134,6 +135,7 @@ def test_build_killed_midway_leaves_the_old_index_serving_and_a_second_build_is_
     assert not list(index_dir.parent.glob(".kb.link.*"))
 
 
+@pytest.mark.slow
 def test_readers_load_and_search_while_builds_publish(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     seeds, index_dir, settings = seeded_index(tmp_path, "cs", settings_factory, embedder)
     serving = Retriever.load(index_dir, settings, embedder=embedder)

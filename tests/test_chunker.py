@@ -46,6 +46,7 @@ def corpus_chunks() -> list[tuple[Article, list[Chunk]]]:
     return out
 
 
+@pytest.mark.slow
 def test_no_passage_over_either_budget(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
     for _, chunks in corpus_chunks:
         for c in chunks:
@@ -53,6 +54,7 @@ def test_no_passage_over_either_budget(corpus_chunks) -> None:  # type: ignore[n
             assert count_model_tokens(c.embed_text) <= 256, c.id
 
 
+@pytest.mark.slow
 def test_passage_words_are_found_in_order_in_the_source_span(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
     bad = []
     for a, chunks in corpus_chunks:
@@ -63,6 +65,7 @@ def test_passage_words_are_found_in_order_in_the_source_span(corpus_chunks) -> N
     assert bad == []
 
 
+@pytest.mark.slow
 def test_every_section_with_text_yields_a_passage(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
     for a, chunks in corpus_chunks:
         paths = {c.section_path for c in chunks}
@@ -72,6 +75,7 @@ def test_every_section_with_text_yields_a_passage(corpus_chunks) -> None:  # typ
                 assert s.path in paths, (a.id, s.path)
 
 
+@pytest.mark.slow
 def test_anchors_unique_per_article(corpus_chunks) -> None:  # type: ignore[no-untyped-def]
     for a, _ in corpus_chunks:
         anchors = [s.anchor for s in outline(a)[0] if s.path]
@@ -186,6 +190,7 @@ class _FailsOnCasualties(Chunker):
         return super().chunk(article)
 
 
+@pytest.mark.slow
 def test_chunking_in_worker_processes_gives_what_one_process_gives() -> None:
     need_corpus()
     files = find_files(FRONTLINES)[:40]

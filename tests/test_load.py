@@ -24,6 +24,8 @@ from qa.index import folder as ix
 from tests.conftest import FRONTLINES, ROOT, SEEDS, need_corpus, seeded_index
 from tests.live_server import serve
 
+pytestmark = pytest.mark.slow  # load: clients hammer a real server for seconds
+
 CLIENTS = 8
 HAMMER_S = 20.0
 QUESTIONS = [

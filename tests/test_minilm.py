@@ -34,6 +34,7 @@ def texts() -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_word_pieces_and_offsets_are_the_libraries(embedder, reference, texts) -> None:  # type: ignore[no-untyped-def]
     mine = embedder.model.tokenize(texts)
     theirs = reference.tokenizer(texts, truncation=True, max_length=reference.max_seq_length,
@@ -43,6 +44,7 @@ def test_word_pieces_and_offsets_are_the_libraries(embedder, reference, texts) -
     assert [list(map(tuple, o)) for o in mine.offsets] == [list(map(tuple, o)) for o in theirs["offset_mapping"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bf16", [False, True])
 def test_token_embeddings_equal_transformers_bert(embedder, reference, texts, bf16) -> None:  # type: ignore[no-untyped-def]
     ids = embedder.model.tokenize(texts).ids
@@ -57,6 +59,7 @@ def test_token_embeddings_equal_transformers_bert(embedder, reference, texts, bf
         np.testing.assert_allclose(row, theirs[r, : len(ids[r])], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sentence_vectors_equal_sentence_transformers(embedder, reference, texts) -> None:  # type: ignore[no-untyped-def]
     fp32 = Embedder(precision="fp32")
     fp32._model = embedder.model

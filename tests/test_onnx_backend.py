@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from qa.embed.embedder import Embedder
 from qa.embed.onnx_backend import FP32_FILE, INT8_FILE, model_dir
+
+pytestmark = pytest.mark.slow  # exports ONNX graphs
 
 TEXTS = [
     "when did russia pull out of kherson",

@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,6 +241,7 @@ def check_passages(article: Article, chunks: list[Chunk], config: ChunkerConfig)
         assert c.article_id == article.id and c.file == article.file
 
 
+@pytest.mark.slow
 @BUDGET
 @given(data=markdown_file(), config=configs)
 def test_generated_markdown_loads_or_is_reported_and_passages_hold(

@@ -103,6 +103,7 @@ def test_window_is_whole_sentences_around_the_span() -> None:
     assert window_around(text, gamma, 10_000) == (0, len(text))
 
 
+@pytest.mark.slow
 def test_windowed_reading_gives_offsets_into_the_whole_passage(retriever) -> None:  # type: ignore[no-untyped-def]
     hits = retriever.search(QUESTION, k=5, read=False).hits
     whole = read_passages(retriever.reader, QUESTION, hits, 0)
@@ -116,6 +117,7 @@ def test_windowed_reading_gives_offsets_into_the_whole_passage(retriever) -> Non
     assert any(window_around(h.chunk.text, h.highlight, 250) != (0, len(h.chunk.text)) for h in hits)
 
 
+@pytest.mark.slow
 def test_rows_read_in_length_groups_read_as_one_batch(reader_dir: Path, retriever) -> None:  # type: ignore[no-untyped-def]
     """Running the rows shortest first in groups, each cut to its longest row, gives the one-batch logits."""
     hits = retriever.search(QUESTION, k=10, read=False).hits
@@ -139,6 +141,7 @@ def test_rows_read_in_length_groups_read_as_one_batch(reader_dir: Path, retrieve
     assert np.abs(gs - bs)[left.attention_mask.astype(bool)].max() < 1e-3
 
 
+@pytest.mark.slow
 def test_onnx_runtimes_agree_with_torch(reader_dir: Path, settings_factory, retriever) -> None:  # type: ignore[no-untyped-def]
     """The exported fp32 graph gives PyTorch's logits; int8 stays close; the export is made once and reused."""
     from qa.reader.onnx_runtime import onnx_file
@@ -164,6 +167,7 @@ def test_onnx_runtimes_agree_with_torch(reader_dir: Path, settings_factory, retr
         Reader.load(reader_dir, runtime="tensorrt")
 
 
+@pytest.mark.slow
 def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: ignore[no-untyped-def]
     result = retriever.search(QUESTION, k=5, read=True)
     assert result.read and result.answer is not None and len(result.hits) == 5
@@ -181,6 +185,7 @@ def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: 
     assert 0.0 <= result.confidence <= 1.0 and "top_relevance" in result.features
 
 
+@pytest.mark.slow
 def test_read_false_is_the_fused_order(retriever, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     from qa.search.retriever import Retriever
 
@@ -191,6 +196,7 @@ def test_read_false_is_the_fused_order(retriever, seed_index: Path, settings_fac
     assert all(h.reader is None for h in fast.hits)
 
 
+@pytest.mark.slow
 def test_context_follows_the_reader_order(retriever) -> None:  # type: ignore[no-untyped-def]
     ctx = retriever.context(QUESTION, max_tokens=600, read=True)
     read_order = [h.chunk.id for h in retriever.search(QUESTION, k=20, read=True).hits]
@@ -199,6 +205,7 @@ def test_context_follows_the_reader_order(retriever) -> None:  # type: ignore[no
     assert ctx.tokens <= 600
 
 
+@pytest.mark.slow
 def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # type: ignore[no-untyped-def]
     from qa.evaluation import load_questions, run_eval
 
@@ -224,6 +231,7 @@ def reading_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory, r
         yield s.url
 
 
+@pytest.mark.slow
 def test_http_search_returns_the_answer(reading_server: str) -> None:
     with httpx.Client(base_url=reading_server, timeout=60) as c:
         body = c.post("/v1/search", json={"query": QUESTION, "k": 3, "read": True}).json()
@@ -243,6 +251,7 @@ def test_http_search_returns_the_answer(reading_server: str) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_read"
 
 
+@pytest.mark.slow
 def test_cli_search_prints_the_answer_line(seed_index: Path, reader_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 

@@ -130,6 +130,7 @@ def test_best_span_takes_the_highest_pair_inside_the_passage() -> None:
     assert reading.relevance == pytest.approx(10.0 - 2.0)
 
 
+@pytest.mark.slow
 def test_train_reader_end_to_end_then_resume(small_data: Path, tmp_path: Path) -> None:
     from qa.reader.model import Reader
     from qa.training.train import TrainConfig, train
@@ -154,6 +155,7 @@ def test_train_reader_end_to_end_then_resume(small_data: Path, tmp_path: Path) -
     assert any(line.startswith(f"resumed from {out / 'checkpoint'} at step {record['steps']}") for line in again)
 
 
+@pytest.mark.slow
 def test_train_reader_keeps_the_bottom_layers_for_a_smaller_reader(small_data: Path, tmp_path: Path) -> None:
     """`--layers N`: the saved reader has N transformer layers, loads and reads; an impossible N fails before
     any data is prepared, with a message naming the base model's depth."""

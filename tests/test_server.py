@@ -47,6 +47,7 @@ def test_real_server_answers_over_a_socket(server: str) -> None:
         assert 'route="/v1/search"' in c.get("/metrics").text
 
 
+@pytest.mark.slow
 def test_many_clients_at_once_all_get_correct_answers(server: str) -> None:
     expected = {}
     with httpx.Client(base_url=server, timeout=30) as c:

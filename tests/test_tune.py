@@ -26,6 +26,7 @@ def test_grid_offers_the_sentence_ranking() -> None:
     assert all(p["sentence_weight"] == 0.0 for p in points if p["fusion"] == "weighted")
 
 
+@pytest.mark.slow
 def test_chosen_settings_score_at_least_every_other_grid_point(tuned) -> None:  # type: ignore[no-untyped-def]
     r, qs, result = tuned
     assert result.tried == len(list(grid()))

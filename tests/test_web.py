@@ -102,6 +102,7 @@ def in_viewport(page: Any, selector: str) -> bool:
 # -- tests ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_question_shows_the_right_section_first_with_its_highlight(tab: Tab) -> None:
     page = tab.page
     assert page.evaluate("document.activeElement.id") == "qa-q"  # the question box has the focus
@@ -119,6 +120,7 @@ def test_question_shows_the_right_section_first_with_its_highlight(tab: Tab) -> 
     assert "q=How+many+soldiers" in page.url
 
 
+@pytest.mark.slow
 def test_results_are_reachable_by_keyboard_with_visible_focus(tab: Tab) -> None:
     page = tab.page
     tab.ask(QUESTION)
@@ -137,6 +139,7 @@ def test_results_are_reachable_by_keyboard_with_visible_focus(tab: Tab) -> None:
     page.wait_for_selector(".passage.target")
 
 
+@pytest.mark.slow
 def test_no_layout_jump_while_a_question_is_answered(tab: Tab) -> None:
     page = tab.page
     tab.ask(QUESTION)
@@ -154,6 +157,7 @@ def test_no_layout_jump_while_a_question_is_answered(tab: Tab) -> None:
     assert page.locator("#qa-results.stale").count() == 0
 
 
+@pytest.mark.slow
 def test_open_the_passage_in_context(tab: Tab) -> None:
     page = tab.page
     tab.ask(QUESTION)
@@ -187,6 +191,7 @@ def test_open_the_passage_in_context(tab: Tab) -> None:
     assert page.evaluate("document.activeElement.matches('#qa-results .hit a.open')")
 
 
+@pytest.mark.slow
 def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Tab, server: str) -> None:  # noqa: F811
     with api(server) as c:
         body = c.post("/v1/search", json={"query": UNANSWERABLE}).json()
@@ -202,6 +207,7 @@ def test_unanswerable_question_shows_the_notice_and_the_closest_passages(tab: Ta
     assert page.locator("#qa-results .hit").count() == len(body["results"]) > 0
 
 
+@pytest.mark.slow
 def test_api_errors_are_shown_in_words(tab: Tab, server: str) -> None:  # noqa: F811
     page = tab.page
     long_query = "why " * 500 + "x"  # 2001 characters
@@ -227,6 +233,7 @@ def test_api_errors_are_shown_in_words(tab: Tab, server: str) -> None:  # noqa: 
     assert page.locator("#qa-error").is_hidden() and page.locator("#qa-results .hit").count() == 3
 
 
+@pytest.mark.slow
 def test_unknown_article_in_context_view_is_an_error_in_words(tab: Tab) -> None:
     page = tab.page
     page.goto(tab.base + "/#/article/no_such_article?section=x")
@@ -235,6 +242,7 @@ def test_unknown_article_in_context_view_is_an_error_in_words(tab: Tab) -> None:
     assert "404" in page.inner_text("#qa-article-error")
 
 
+@pytest.mark.slow
 def test_readable_at_phone_width(browser: Any, server: str) -> None:  # noqa: F811
     t = open_tab(browser, server, width=375, height=740)
     try:
@@ -253,6 +261,7 @@ def test_readable_at_phone_width(browser: Any, server: str) -> None:  # noqa: F8
         t.page.context.close()
 
 
+@pytest.mark.slow
 def test_api_key_typed_into_the_page_is_sent(browser: Any, seed_index: Path, tmp_path: Path) -> None:
     with serve(seed_index, tmp_path, QA_API_KEY=API_KEY) as keyed:
         t = open_tab(browser, keyed.url)
@@ -315,6 +324,7 @@ def test_passages_route_returns_the_article_in_reading_order(server: str) -> Non
     assert missing.status_code == 422 and set(missing.json()["error"]) == {"status", "code", "message"}
 
 
+@pytest.mark.slow
 def test_the_readers_answer_is_shown_on_top_when_answerable(browser: Any, seed_index: Path, tmp_path: Path) -> None:
     from qa.reader.load import SHIPPED
 
