@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test test-fast eval eval-frontlines bench bench-milvus lint clean
+.PHONY: help install build serve test test-fast eval eval-frontlines calibrate bench bench-milvus lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ eval: build ## score retrieval on eval/kherson.jsonl against the saved baseline
 eval-frontlines: $(STAMP) ## the same eval with the 191 frontlines articles as distractors (builds index/frontlines)
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
 	$(BIN)/qa eval --questions eval/kherson.jsonl --index index/frontlines --baseline eval/baseline-frontlines.json
+
+calibrate: $(STAMP) ## re-fit answerability on the tune halves (eval/calibration/), report the check halves (~10 min)
+	$(BIN)/python eval/calibrate.py
 
 bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(BIN)/python bench/run.py

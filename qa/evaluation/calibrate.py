@@ -161,6 +161,7 @@ class SetFigures:
     cosine_auroc_off_topic: float | None  # the top passage's dense cosine alone: the floor
     cosine_auroc_nearby: float | None
     recall: float | None  # answerable questions "answered"
+    precision: float | None  # "answered" questions that are answerable (depends on the set's mix)
     accepted_off_topic: float | None  # off-topic questions "answered"
     accepted_nearby: float | None
     not_answered_answerable: float | None  # answerable questions called "not_answered" (the worst error)
@@ -197,7 +198,9 @@ def figures(observations: Sequence[Observation], calibration: Calibration) -> di
             auroc_off_topic=_area(conf, kinds, "off-topic"), auroc_nearby=_area(conf, kinds, "nearby"),
             cosine_auroc_off_topic=_area(cosine, kinds, "off-topic"),
             cosine_auroc_nearby=_area(cosine, kinds, "nearby"),
-            recall=_share(verdicts, pos, "answered"), accepted_off_topic=_share(verdicts, off, "answered"),
+            recall=_share(verdicts, pos, "answered"),
+            precision=float(pos[verdicts == "answered"].mean()) if (verdicts == "answered").any() else None,
+            accepted_off_topic=_share(verdicts, off, "answered"),
             accepted_nearby=_share(verdicts, near, "answered"),
             not_answered_answerable=_share(verdicts, pos, "not_answered"),
             verdicts={k: {v: round(float((verdicts[kinds == k] == v).mean()), 4)
@@ -264,11 +267,11 @@ def format_figures(part: Mapping[str, SetFigures]) -> list[str]:
         return "   –  " if value is None else f"{value:6.3f}"
 
     header = (f"{'set':36} {'ans':>4} {'near':>4} {'off':>4}  AUROC off (cosine)  AUROC near (cosine)  recall  "
-              "off acc.  near acc.  'no' on ans.")
+              "precision  off acc.  near acc.  'no' on ans.")
     lines = [header]
     for name, x in part.items():
         lines.append(f"{name[:36]:36} {x.answerable:4d} {x.nearby:4d} {x.off_topic:4d}  {f(x.auroc_off_topic)} "
                      f"({f(x.cosine_auroc_off_topic)})    {f(x.auroc_nearby)} ({f(x.cosine_auroc_nearby)})  "
-                     f"{f(x.recall)}  {f(x.accepted_off_topic)}    {f(x.accepted_nearby)}     "
+                     f"{f(x.recall)}  {f(x.precision)}     {f(x.accepted_off_topic)}    {f(x.accepted_nearby)}     "
                      f"{f(x.not_answered_answerable)}")
     return lines
