@@ -293,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, help="stop after this many steps (the schedule ends there)")
     ap.add_argument("--train-limit", type=int, help="use only the first N training examples")
     ap.add_argument("--dev-limit", type=int, help="evaluate on the first N dev examples only")
+    ap.add_argument("--eval-base", action=argparse.BooleanOptionalAction, default=None,
+                    help="also score the base weights on the dev split first [on CUDA]")
     ap.add_argument("--reserve", type=float, help="seconds kept for dev evaluation and writing [auto]")
     args = ap.parse_args(argv)
 
@@ -328,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         f"recipe {json.dumps(recipe)}")
     model = AutoModelForQuestionAnswering.from_pretrained(str(base), dtype=torch.float32,
                                                           attn_implementation="sdpa").to(device)
+    base_metrics = None
+    if args.eval_base if args.eval_base is not None else device == "cuda":
+        model.eval()
+        b_starts, b_ends, b_rel = read_dev(model, dev, recipe, tokens, device, bf16)
+        base_metrics = dev_metrics(dev, dev_text, manifest["kinds"], b_starts, b_ends, b_rel)
+        log(f"dev, base weights: {json.dumps(base_metrics)}")
     model.train()
     bs = int(recipe["batch_size"])
     per_epoch = math.ceil(len(train) / bs)
@@ -403,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
               "epochs_done": round(step * bs / max(len(train), 1), 3),
               "loss_last": round(float(torch.stack(losses[-200:]).float().mean()), 4) if losses else None,
               "train_minutes": round(train_minutes, 2), "minutes": round((time.time() - T0) / 60, 2),
-              "machine": machine(device), "bf16": bf16, "dev": metrics, "weights": weights_record,
+              "machine": machine(device), "bf16": bf16, "dev": metrics, "dev_base": base_metrics, "weights": weights_record,
               "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else " ".join(argv)}
     (args.out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     log(f"done in {(time.time() - T0) / 60:.1f} min")

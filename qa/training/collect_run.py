@@ -36,6 +36,7 @@ class CollectConfig:
     tune: bool = True
     data_dir: Path = Path("../shared/qa-train")
     work: Path = Path(".cache/reader-dev")
+    cache_dir: Path | None = None  # where the ONNX copies go [the settings' cache_dir]
 
 
 def _fail(message: str) -> QAError:
@@ -130,8 +131,9 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = print) -> dict:
             f"{summary['compare']['mean_relevance_gap']:.3f}")
     if cfg.int8:
         from qa.reader.onnx_runtime import onnx_file
+        from qa.settings import get_settings
 
-        summary["int8"] = str(onnx_file(cfg.out, "onnx-int8", Path(".cache/qa")))
+        summary["int8"] = str(onnx_file(cfg.out, "onnx-int8", cfg.cache_dir or get_settings().cache_dir))
         log(f"int8 ONNX: {summary['int8']}")
     if cfg.tune:
         from qa.settings import get_settings
