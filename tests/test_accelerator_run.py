@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,9 @@ def test_auroc_counts_ties_half() -> None:
 
 @pytest.mark.slow
 def test_prepare_train_collect_end_to_end(small_data: Path, tmp_path: Path) -> None:
-    """Tiny: 120 examples, 2 training steps of 4 pairs on the CPU, then a reader folder that loads and reads."""
+    """Tiny: 120 examples, 2 training steps of 4 pairs on the CPU, then a reader folder that loads and reads.
+    QA_TEST_ACCEL_PYTHON names the interpreter for the training step (a venv with only the accelerator's
+    packages, docs/training.md); by default this one."""
     from qa.reader.model import Reader
     from qa.training.collect_run import CollectConfig, collect
     from qa.training.prepare_run import PrepareConfig, Recipe, prepare
@@ -53,7 +56,8 @@ def test_prepare_train_collect_end_to_end(small_data: Path, tmp_path: Path) -> N
                                      budget_bytes=8 * 2**20), Recipe(seed=3), log=lambda _: None)
     assert sum(manifest["train"]["by_kind"].values()) == manifest["train"]["count"] > 100
     assert all(manifest["train"]["by_kind"][k] for k in manifest["kinds"])
-    done = subprocess.run([sys.executable, str(SCRIPT), "--data", str(run), "--out", str(returned), "--max-steps", "2",
+    python = os.environ.get("QA_TEST_ACCEL_PYTHON", sys.executable)
+    done = subprocess.run([python, str(SCRIPT), "--data", str(run), "--out", str(returned), "--max-steps", "2",
                            "--batch-size", "4", "--dev-limit", "12", "--minutes", "4"], check=False, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
