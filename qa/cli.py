@@ -304,6 +304,53 @@ def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, se
     train(cfg, log=lambda line: click.echo(line))
 
 
+@main.command("train-reader-prepare")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=Path("../shared/qa-train"), show_default=True, help="SQuAD 1.1 train + NQ folder.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path(".cache/accel-run"), show_default=True,
+              help="The folder to write (git-ignored; carried to the accelerator).")
+@click.option("--base", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("models/reader"),
+              show_default=True, help="Reader folder the run continues from (tracked: it travels, read in place).")
+@click.option("--examples", type=click.IntRange(10, 10_000_000),
+              help="Training examples [all SQuAD train questions, the other kinds in proportion].")
+@click.option("--dev-examples", type=click.IntRange(10, 100_000), default=3_000, show_default=True,
+              help="Dev examples, from held-out articles (the set `qa train-reader` scores).")
+@click.option("--seed", type=int, default=13, show_default=True, help="Fixes the dev split, selection and order.")
+@click.option("--budget-mib", type=click.FloatRange(0.1, 64), help="Size the folder may take "
+              "[64 MiB less the tracked tree less 1 MiB]; examples are cut to fit.")
+def train_reader_prepare(data_dir: Path, out: Path, base: Path, examples: int | None, dev_examples: int, seed: int,
+                         budget_mib: float | None) -> None:
+    """Make, tokenise and pack the reader's training and dev examples (every negative kind resolved) for one run
+    of qa/training/accelerator.py on the accelerator machine (docs/training.md)."""
+    from qa.training.prepare_run import PrepareConfig, Recipe, prepare
+
+    cfg = PrepareConfig(data_dir=data_dir, out=out, base=base, examples=examples, dev_examples=dev_examples, seed=seed,
+                        budget_bytes=int(budget_mib * 2**20) if budget_mib else None)
+    prepare(cfg, Recipe(seed=seed), log=lambda line: click.echo(line))
+
+
+@main.command("train-reader-collect")
+@click.argument("returned", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The reader folder to write.")
+@click.option("--base", type=click.Path(path_type=Path, exists=True, file_okay=False), default=Path("models/reader"),
+              show_default=True, help="Reader folder the run continued from (config, tokenizer, shapes).")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=Path(".cache/accel-run"), show_default=True, help="The prepared folder the run read.")
+@click.option("--compare", type=click.IntRange(0, 100_000), default=200, show_default=True,
+              help="Dev examples to read again here and compare with the device's readings.")
+@click.option("--int8/--no-int8", default=True, show_default=True, help="Export the int8 ONNX copy.")
+@click.option("--tune/--no-tune", default=True, show_default=True, help="Re-run `qa tune-reader` on it.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=Path("../shared/qa-train"),
+              show_default=True, help="SQuAD 1.1 train + NQ folder (for `qa tune-reader`).")
+def train_reader_collect(returned: Path, out: Path, base: Path, run_dir: Path, compare: int, int8: bool, tune: bool,
+                         data_dir: Path) -> None:
+    """Check and reassemble what the accelerator run returned into a reader folder, export int8, re-tune."""
+    from qa.training.collect_run import CollectConfig, collect
+
+    collect(CollectConfig(returned=returned, out=out, base=base, run=run_dir, compare=compare, int8=int8, tune=tune,
+                          data_dir=data_dir), log=lambda line: click.echo(line))
+
+
 @main.command("tune-reader")
 @click.option("--reader", "reader_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=Path("models/reader"), show_default=True, help="The reader folder to tune (and write to).")
