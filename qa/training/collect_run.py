@@ -142,6 +142,6 @@ def collect(cfg: CollectConfig, log: Callable[[str], None] = print) -> dict:
         config, _ = run_tune(cfg.out, cfg.data_dir, cfg.work, get_settings(), log=log)
         summary["tuned"] = str(config)
         log(f"qa tune-reader chose: {config}")
-    log(f"next: point QA_READER at {cfg.out} (or copy it over models/reader), then re-fit the answerability "
-        "calibration: qa tune --calibration-only")
+    log(f"next: copy {cfg.out} over models/reader (or point QA_READER at it), then re-fit the answerability "
+        "calibration for its margins: make calibrate (eval/calibrate.py), and qa build")
     return summary
