@@ -10,6 +10,7 @@ import pytest
 from qa.build import build
 from qa.errors import IndexMismatch, QAError
 from qa.index import folder as ix
+from qa.ingest.articles import load_file
 from qa.ingest.chunker import Chunker
 from qa.search.retriever import Retriever
 from tests.conftest import SEEDS
@@ -18,7 +19,8 @@ from tests.conftest import SEEDS
 def test_index_folder_layout_and_manifest(seed_index: Path) -> None:
     folder = ix.resolve(seed_index)
     assert seed_index.is_symlink() and folder.name.startswith(".seed.")
-    for name in ("manifest.json", "chunks.jsonl", "articles.json", "vectors.npy", "vectors.faiss", "lexical"):
+    for name in ("manifest.json", "chunks.jsonl", "regions.jsonl", "articles.json", "vectors.npy", "vectors.faiss",
+                 "lexical"):
         assert (folder / name).exists(), name
     m = json.loads((folder / "manifest.json").read_text())
     assert m["model"]["name"] == "all-MiniLM-L6-v2" and m["model"]["dim"] == 384
@@ -77,7 +79,44 @@ def test_incremental_index_equals_a_build_from_scratch(tmp_path: Path, settings_
     a, b = ix.resolve(inc), ix.resolve(full)
     assert ix.read_chunks(a) == ix.read_chunks(b)  # same passages, same order
     assert ix.read_articles(a) == ix.read_articles(b)
+    assert ix.read_regions(a, ix.read_chunks(a)) == ix.read_regions(b, ix.read_chunks(b)) is not None
     assert np.allclose(np.load(a / "vectors.npy"), np.load(b / "vectors.npy"), atol=1e-4)
+
+
+def assert_regions_are_the_files(index_dir: Path, seeds: Path) -> None:
+    """Every passage's stored raw region is the part of its file (as decoded) it was cut from."""
+    folder = ix.resolve(index_dir)
+    chunks = ix.read_chunks(folder)
+    regions = ix.read_regions(folder, chunks)
+    assert regions is not None and len(regions) == len(chunks)
+    for c, region in zip(chunks, regions, strict=True):
+        article, _ = load_file(seeds / c.file, seeds)
+        assert article is not None and region == article.raw_text[c.start:c.end], c.id
+
+
+def test_raw_regions_stay_right_through_incremental_builds(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Serving reads answers' raw regions from the index folder: an edit that shifts one article's offsets
+    re-cuts its regions, the unchanged article keeps its own; an index without them is written again."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "other.md").write_text("---\ntitle: Other\n---\n## Part\nThe *other* article talks about bridges.\n")
+    index_dir = tmp_path / "index" / "regions"
+    s = settings_factory(index=index_dir)
+    build(s, seeds, index_dir, embedder=embedder)
+    assert_regions_are_the_files(index_dir, seeds)
+    kherson = seeds / "liberation_of_kherson.md"
+    raw = kherson.read_text(encoding="utf-8")
+    body = raw.index("\n#")  # a new paragraph before the first heading shifts every later offset
+    kherson.write_text(raw[:body] + "\n\nAn **added** paragraph, with [a link](https://example.org).\n" + raw[body:],
+                       encoding="utf-8")
+    edited = build(s, seeds, index_dir, embedder=embedder)
+    assert edited.changed == ["liberation_of_kherson"] and edited.unchanged == 1
+    assert_regions_are_the_files(index_dir, seeds)
+    (ix.resolve(index_dir) / ix.REGIONS).unlink()  # as built before regions were stored
+    again = build(s, seeds, index_dir, embedder=embedder)
+    assert not again.up_to_date and again.unchanged == 2 and not again.changed and again.embedded == 0
+    assert_regions_are_the_files(index_dir, seeds)
+    assert build(s, seeds, index_dir, embedder=embedder).up_to_date
 
 
 def test_broken_file_is_reported_and_build_goes_on(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]

@@ -186,6 +186,29 @@ def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: 
 
 
 @pytest.mark.slow
+def test_answer_sources_come_from_the_index_folder_alone(tmp_path: Path, settings_factory, embedder,  # type: ignore[no-untyped-def]
+                                                         reader_dir: Path) -> None:
+    """The seeds folder deleted after the build: answers still carry their offsets into the raw file. An index
+    built before raw regions were stored still serves, its answers without a source."""
+    import shutil
+
+    from qa.index import folder as ix
+    from qa.search.retriever import Retriever
+    from tests.conftest import seeded_index
+
+    seeds, index_dir, _ = seeded_index(tmp_path, "alone", settings_factory, embedder)
+    shutil.rmtree(seeds)
+    settings = settings_factory(index=index_dir, seeds=seeds, reader=str(reader_dir))
+    a = Retriever.load(index_dir, settings, embedder).search(QUESTION, k=5, read=True).answer
+    assert a is not None and a.source_start is not None and a.source_end is not None
+    raw = (SEEDS / a.file).read_text(encoding="utf-8")  # the same file the index was built from
+    assert raw[a.source_start:a.source_end] == a.text
+    (ix.resolve(index_dir) / ix.REGIONS).unlink()  # as built before regions were stored
+    old = Retriever.load(index_dir, settings, embedder).search(QUESTION, k=5, read=True).answer
+    assert old is not None and old.text == a.text and old.source_start is None and old.source_end is None
+
+
+@pytest.mark.slow
 def test_read_false_is_the_fused_order(retriever, seed_index: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     from qa.search.retriever import Retriever
 
@@ -227,7 +250,8 @@ def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # ty
 
 @pytest.fixture(scope="module")
 def reading_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory, reader_dir: Path) -> Iterator[str]:
-    with serve(seed_index, tmp_path_factory.mktemp("reading"), QA_READER=str(reader_dir), QA_SEEDS=str(SEEDS)) as s:
+    folder = tmp_path_factory.mktemp("reading")  # no seeds where the server runs: answers' sources come from the index
+    with serve(seed_index, folder, QA_READER=str(reader_dir), QA_SEEDS=str(folder / "no-seeds")) as s:
         yield s.url
 
 

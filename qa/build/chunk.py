@@ -1,5 +1,8 @@
 """Build step 2, chunk: every article file read and split — or, when its content hash is the one the index
-has, its passages and record taken from the index without parsing it again (a quick read + hash tells)."""
+has, its passages and record taken from the index without parsing it again (a quick read + hash tells).
+
+Each passage's raw region (`raw_text[start:end]`, what answers' source offsets are found in) is cut from the
+text just read, whether the article was split again or not: the index folder carries it, serving reads no seeds."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 from qa.build.plan import Previous
 from qa.build.report import BuildReport, Reporter
 from qa.index.contract import chunker_settings
-from qa.ingest.articles import find_files, scan_file
+from qa.ingest.articles import find_files, read_text, text_hash
 from qa.ingest.chunk_files import ChunkedFile, chunk_files
 from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
 from qa.records import Article, ArticleInfo, Chunk, Problem
@@ -21,9 +24,11 @@ from qa.settings import Settings
 
 @dataclass
 class Corpus:
-    """The passages and article records of this build, and each article's content hash."""
+    """The passages and article records of this build, each passage's raw region, and each article's content
+    hash."""
 
     chunks: list[Chunk] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)  # raw_text[start:end] of each passage, row for row
     infos: list[ArticleInfo] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)  # article id → content hash
 
@@ -48,8 +53,8 @@ def chunk(
     files = find_files(seeds)
     reporter.stage("load + chunk", len(files))
     reuse = previous.reuse()
-    scanned = {path: scan_file(path, seeds) for path in files} if reuse else {}
-    unchanged = {p for p, (aid, h, _) in scanned.items() if h and reuse.get(aid) == h}
+    scanned = {path: read_text(path, seeds) for path in files} if reuse else {}
+    unchanged = {p for p, (aid, text, _) in scanned.items() if text is not None and reuse.get(aid) == text_hash(text)}
     results = chunk_files([p for p in files if p not in unchanged], seeds, chunker, processes, meanwhile)
     old_hashes = previous.manifest.articles if previous.manifest else {}
     corpus = Corpus()
@@ -63,10 +68,11 @@ def chunk(
     for n, path in enumerate(files, 1):
         reporter.advance(n, len(files), time.perf_counter() - start)
         if path in unchanged:
-            article_id, _, problems = scanned[path]
+            article_id, raw, problems = scanned.pop(path)
             tell(problems)
             corpus.hashes[article_id] = old_hashes[article_id]
             corpus.chunks.extend(previous.chunks[article_id])
+            corpus.regions.extend(regions(raw or "", previous.chunks[article_id]))
             corpus.infos.append(previous.infos[article_id])
             report.unchanged += 1
             continue
@@ -77,8 +83,14 @@ def chunk(
         (report.changed if done.article.id in old_hashes else report.added).append(done.article.id)
         corpus.hashes[done.article.id] = done.article.content_hash
         corpus.chunks.extend(done.chunks)
+        corpus.regions.extend(regions(done.article.raw_text, done.chunks))
         corpus.infos.append(info(done.article))
     return corpus
+
+
+def regions(raw_text: str, chunks: list[Chunk]) -> list[str]:
+    """Each passage's raw region: the part of the file it was cut from."""
+    return [raw_text[c.start:c.end] for c in chunks]
 
 
 def info(article: Article) -> ArticleInfo:

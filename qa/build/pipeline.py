@@ -80,11 +80,12 @@ def build(
 def up_to_date(
     settings: Settings, previous: Previous, corpus: Corpus, report: BuildReport, retrieval: dict[str, object]
 ) -> bool:
-    """Nothing to write: same articles, store, retrieval settings and BM25 text, and every vector (sentence
-    vectors too) at hand."""
+    """Nothing to write: same articles, store, retrieval settings and BM25 text, every vector (sentence vectors
+    too) at hand, and the passages' raw regions stored (an index built before they were is written again)."""
     old = previous.manifest
     return (
         previous.reusable
+        and previous.regions
         and old is not None
         and old.corpus_hash == corpus.corpus_hash
         and not report.added

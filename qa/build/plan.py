@@ -31,6 +31,7 @@ class Previous:
     infos: dict[str, ArticleInfo] = field(default_factory=dict)
     vectors: Vectors = field(default_factory=dict)
     reusable: bool = False  # passages and records may be reused, not only vectors
+    regions: bool = False  # the index holds its passages' raw regions (built after they were stored)
 
     def reuse(self) -> dict[str, str]:
         """article id → content hash, for the articles whose passages and record can be taken as they are."""
@@ -59,7 +60,7 @@ def read_previous(index_dir: Path) -> Previous:
     except (QAError, OSError, ValueError):
         infos = {}
     sentences = ix.read_sentences(folder, len(chunks))
-    previous = Previous(manifest, infos=infos, reusable=True)
+    previous = Previous(manifest, infos=infos, reusable=True, regions=ix.read_regions(folder, chunks) is not None)
     for row, (c, v) in enumerate(zip(chunks, vectors)):
         previous.chunks.setdefault(c.article_id, []).append(c)
         if sentences is not None:

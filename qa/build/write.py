@@ -1,4 +1,4 @@
-"""Build steps 4 and 5: write the new version (store, BM25, records, manifest) into a temp folder, then
+"""Build steps 4 and 5: write the new version (store, BM25, records, raw regions, manifest) into a temp folder, then
 publish it with one atomic link swap (qa/index/folder.py)."""
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def write_and_publish(
     try:
         m = write(tmp)
         ix.write_records(tmp, corpus.chunks, corpus.infos, vectors)
+        ix.write_regions(tmp, corpus.regions)
         ix.write_sentences(tmp, sentences)
         ix.write_manifest(tmp, m)
         if on_written:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,8 @@ CHUNKS = "chunks.jsonl"
 ARTICLES = "articles.json"
 VECTORS = "vectors.npy"
 SENTENCES = "sentences.npz"  # sentence vectors per passage (qa/embed/sentences.py); optional: older indexes lack it
+REGIONS = "regions.jsonl"  # each passage's raw region (raw_text[start:end]), in chunks.jsonl's order; optional: older
+# indexes lack it (their answers then carry no source offsets)
 KEEP_VERSIONS = 2
 
 
@@ -125,6 +127,28 @@ def write_records(folder: Path, chunks: list[Chunk], articles: list[ArticleInfo]
         json.dumps([a.to_dict() for a in articles], ensure_ascii=False, indent=1), encoding="utf-8"
     )
     np.save(folder / VECTORS, np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def write_regions(folder: Path, regions: Sequence[str]) -> None:
+    """Each passage's raw region, one JSON string a line, row for row with chunks.jsonl: what answers' offsets into
+    the raw files are found in, so that serving needs nothing but the index folder."""
+    with open(folder / REGIONS, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in regions)
+
+
+def read_regions(folder: Path, chunks: Sequence[Chunk]) -> list[str] | None:
+    """The passages' raw regions, or None when the index has none (built before they were stored) or they do not
+    fit its passages (count, or a region's length against the passage's `end - start`)."""
+    try:
+        with open(folder / REGIONS, encoding="utf-8") as f:
+            regions = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return None
+    if len(regions) != len(chunks):
+        return None
+    if any(not isinstance(r, str) or len(r) != c.end - c.start for r, c in zip(regions, chunks, strict=True)):
+        return None
+    return regions
 
 
 def write_sentences(folder: Path, sentences: SentenceVectors) -> None:

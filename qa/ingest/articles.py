@@ -139,12 +139,18 @@ def text_hash(raw_text: str) -> str:
 
 def scan_file(path: Path, root: Path) -> tuple[str, str | None, list[Problem]]:
     """(article id, content hash or None if unreadable, decoding problems): a quick look before parsing."""
+    article_id, text, problems = read_text(path, root)
+    return article_id, None if text is None else text_hash(text), problems
+
+
+def read_text(path: Path, root: Path) -> tuple[str, str | None, list[Problem]]:
+    """(article id, the decoded text (`Article.raw_text`) or None if unreadable, decoding problems), unparsed."""
     article_id = article_id_for(path, root)
     try:
         text, problems = decode(path.read_bytes(), path.relative_to(root).as_posix())
     except OSError:
         return article_id, None, []
-    return article_id, text_hash(text), problems
+    return article_id, text, problems
 
 
 def article_id_for(path: Path, root: Path) -> str:

@@ -30,7 +30,7 @@ from qa.search.candidates import ms
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
 from qa.search.reading import ReadConfig, load_reader
-from qa.search.sources import SourceFiles
+from qa.search.sources import SourceRegions
 from qa.search.stages import SearchState, Stage
 from qa.settings import Settings, get_settings
 
@@ -53,7 +53,6 @@ class Retriever:
         stages: tuple[Stage, ...] = STAGES,
         reader: Reader | None = None,
         read_config: ReadConfig | None = None,
-        seeds: Path | None = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -66,7 +65,7 @@ class Retriever:
         self.reader = reader
         self.read_config = read_config or ReadConfig()
         self.read_default = reader is not None  # `read` when a query does not say (QA_READ)
-        self.sources = SourceFiles(seeds, {a.id: a.content_hash for a in articles})
+        self.sources = SourceRegions(folder, chunks)  # answers' raw regions, from the index folder only
         self.config = RetrievalConfig.from_manifest(manifest.retrieval)  # `qa tune` swaps in other settings
         rows: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
@@ -96,8 +95,7 @@ class Retriever:
         lexical = store.lexical_index() or LexicalIndex.load(folder, len(chunks))
         embedder = embedder or Embedder.from_settings(settings)
         reader, read_config = load_reader(settings)
-        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader, read_config,
-                        settings.seeds)
+        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader, read_config)
         retriever.read_default = reader is not None and settings.read
         retriever.config = retriever.config.with_edges(settings.answer_threshold, settings.unsure_threshold)
         return retriever

@@ -1,35 +1,35 @@
-"""The raw files answers are located in: an answer's offsets into its raw file are found in the region its
-passage was cut from."""
+"""The raw regions answers are located in: an answer's offsets into its raw file are found in the region its
+passage was cut from (`raw_text[chunk.start:chunk.end]`), stored in the index folder at build time
+(`regions.jsonl`, qa/index/folder.py). Serving reads nothing but the index folder: no seeds, and an edited
+seed file changes nothing until the next build."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from qa.ingest.articles import load_file
+from qa.index import folder as ix
 from qa.records import Chunk
 
 
-class SourceFiles:
-    """The raw text of articles, read from the seeds folder when the file there is the one indexed (same
-    content hash); None otherwise (a replica without the seeds, an edited file)."""
+class SourceRegions:
+    """Each passage's raw region, read from the index folder on first use (only a query that reads needs them);
+    None for every passage of an index built before regions were stored (its answers carry no source offsets)."""
 
-    def __init__(self, seeds: Path | None, hashes: dict[str, str]) -> None:
-        self.seeds = seeds
-        self.hashes = hashes
-        self._raw = lru_cache(maxsize=64)(self._load)
+    def __init__(self, folder: Path, chunks: Sequence[Chunk]) -> None:
+        self.folder = folder
+        self.chunks = chunks
+        self._by_id: dict[str, str] | None = None
+        self._lock = threading.Lock()
 
-    def _load(self, file: str, article_id: str) -> str | None:
-        if self.seeds is None or not (self.seeds / file).is_file():
-            return None
-        try:
-            article, _ = load_file(self.seeds / file, self.seeds)
-        except OSError:
-            return None
-        if article is None or article.content_hash != self.hashes.get(article_id):
-            return None
-        return article.raw_text
+    def _regions(self) -> dict[str, str]:
+        if self._by_id is None:
+            with self._lock:
+                if self._by_id is None:
+                    found = ix.read_regions(self.folder, self.chunks)
+                    self._by_id = {} if found is None else {c.id: r for c, r in zip(self.chunks, found, strict=True)}
+        return self._by_id
 
     def region(self, chunk: Chunk) -> str | None:
-        raw = self._raw(chunk.file, chunk.article_id)
-        return None if raw is None else raw[chunk.start:chunk.end]
+        return self._regions().get(chunk.id)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from qa.records import Answer, Chunk, Hit
     from qa.search.ranking import ArticleVectors
     from qa.search.reading import ReadConfig
-    from qa.search.sources import SourceFiles
+    from qa.search.sources import SourceRegions
 
 
 class Scored(NamedTuple):
@@ -81,7 +81,7 @@ class SearchIndex(Protocol):
     config: RetrievalConfig
     reader: Reader | None
     read_config: ReadConfig
-    sources: SourceFiles
+    sources: SourceRegions
 
     @property
     def article_vectors(self) -> ArticleVectors | None: ...
