@@ -83,12 +83,13 @@ class Settings(BaseSettings):
         True, description="Whether search reads when a request does not say (where a reader is installed); "
         "`read: false` in a request is the fast path.",
     )
-    reader_passages: int = Field(
-        0, ge=0, le=50, description="Passages the reader reads (0 = the value chosen with the reader, qa-reader.json)."
+    reader_passages: int | None = Field(
+        None, ge=1, le=50, description="Passages the reader reads; unset = the value chosen with the reader "
+        "(qa-reader.json).",
     )
-    reader_window: int = Field(
-        -1, ge=-1, le=10_000, description="Characters of whole sentences around each passage's best sentence that "
-        "the reader reads (0 = the whole passage; -1 = the value chosen with the reader, qa-reader.json).",
+    reader_window: int | None = Field(
+        None, ge=0, le=10_000, description="Characters of whole sentences around each passage's best sentence that "
+        "the reader reads (0 = the whole passage); unset = the value chosen with the reader (qa-reader.json).",
     )
     reader_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx-int8", description="Reader runtime: ONNX Runtime int8 (fastest on CPU), ONNX fp32, or PyTorch "
@@ -120,6 +121,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_key_is_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("reader_passages", "reader_window", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v  # `QA_READER_WINDOW=` = unset
 
     @model_validator(mode="after")
     def _overlap_below_budget(self) -> Settings:

@@ -91,6 +91,32 @@ def test_reader_setting() -> None:
         reader_folder("/nonexistent/reader")
 
 
+def test_reader_overrides_are_unset_or_a_value(tmp_path: Path, settings_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`QA_READER_PASSAGES` / `QA_READER_WINDOW` unset: the values chosen with the reader (qa-reader.json); set:
+    that value (a window of 0 reads whole passages); out of range: refused, with no sentinel left to mean "unset"."""
+    from pydantic import ValidationError
+
+    from qa.search import reading
+    from qa.settings import Settings
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 7, "window_chars": 300}))
+    monkeypatch.setattr(reading, "load_model", lambda folder, settings: None)  # the weights are not what is tested
+    unset = settings_factory(reader=str(tmp_path))
+    assert unset.reader_passages is None and unset.reader_window is None
+    _, config = reading.load_reader(unset)
+    assert config is not None and (config.passages, config.window_chars) == (7, 300)
+    _, config = reading.load_reader(settings_factory(reader=str(tmp_path), reader_passages=3, reader_window=0))
+    assert config is not None and (config.passages, config.window_chars) == (3, 0)
+    for bad in ({"reader_passages": 0}, {"reader_passages": 51}, {"reader_window": -1}, {"reader_window": 10_001}):
+        with pytest.raises(ValidationError):
+            settings_factory(**bad)
+    monkeypatch.setenv("QA_READER_WINDOW", "")
+    monkeypatch.setenv("QA_READER_PASSAGES", "12")
+    from_env = Settings()
+    assert from_env.reader_window is None and from_env.reader_passages == 12
+
+
 def test_window_is_whole_sentences_around_the_span() -> None:
     text = "Alpha one two. Beta three four five. Gamma six. Delta seven eight nine ten. Epsilon."
     gamma = (text.index("Gamma"), text.index("Gamma") + len("Gamma six."))

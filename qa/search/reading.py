@@ -68,9 +68,9 @@ def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
     if folder is None:
         return None, None
     config = ReadConfig.load(folder)
-    if settings.reader_passages:
+    if settings.reader_passages is not None:
         config = replace(config, passages=settings.reader_passages)
-    if settings.reader_window >= 0:
+    if settings.reader_window is not None:
         config = replace(config, window_chars=settings.reader_window)
     return load_model(folder, settings), config
 
