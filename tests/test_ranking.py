@@ -133,12 +133,27 @@ def test_confidence_is_a_logistic_over_named_features() -> None:
     f = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.array([np.e - 1]), np.array([1])), 0.3, 0.05)
     assert f == pytest.approx(  # no sentence scores: the passage scores stand in for them
         {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "gap_lexical": 0.0, "top_article": 0.3,
-         "top_fused": 0.05, "top_sentence": 0.7, "gap_sentence": 0.2}
+         "top_fused": 0.05, "top_sentence": 0.7, "gap_sentence": 0.2,
+         "agreement": 0.2, "same_top": 1.0}  # dense top 5 {1, 2} and lexical {1}: one shared of 5, same first
     )
     with_sentences = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.zeros(0), np.zeros(0, np.int64)),
                               sentence=np.array([0.4, 0.9, 0.6]))
     assert with_sentences["top_sentence"] == pytest.approx(0.9) and with_sentences["gap_sentence"] == pytest.approx(0.3)
     assert features((np.zeros(0), np.zeros(0, np.int64)), (np.zeros(0), np.zeros(0, np.int64)))["top_dense"] == 0
+
+
+def test_term_coverage_is_an_idf_weighted_share_that_ignores_corpus_size() -> None:
+    from qa.search.calibration import term_coverage
+
+    idf = {"kherson": 2.0, "withdrew": 1.0, "russia": 0.5}
+    assert term_coverage(["kherson", "withdrew"], ["kherson", "withdrew", "troops"], idf, 18) == pytest.approx(1.0)
+    assert term_coverage(["kherson", "withdrew"], ["withdrew"], idf, 18) == pytest.approx(1 / 3)
+    # a term no passage holds weighs most: a question about something the corpus never mentions scores low
+    assert term_coverage(["russia", "fifa"], ["russia"], idf, 18) < 0.2
+    assert term_coverage([], ["x"], idf, 18) == 0.0
+    # the same share on a corpus 100× bigger with the same relative idfs
+    assert term_coverage(["kherson", "withdrew"], ["withdrew"], {k: 3 * v for k, v in idf.items()}, 1800) == \
+        pytest.approx(1 / 3)
 
 
 # -- on the real seed index --------------------------------------------------------------------------
@@ -199,6 +214,9 @@ def test_legacy_single_calibration_is_the_hybrid_one() -> None:
 
 
 ANSWERABLE = "How many soldiers did Russia say it withdrew across the Dnipro?"
+# BM25 alone sees words, not meaning: "soldiers … Dnipro" shares few with the article ("troops … Dnieper"), so
+# lexical mode is asked in the article's words (docs/quality.md, "A corpus-size-free lexical signal")
+ANSWERABLE_IN_ITS_WORDS = "Who announced the withdrawal from Kherson?"
 OFF_TOPIC = "Who won the 2018 FIFA World Cup?"
 
 
@@ -209,13 +227,15 @@ def test_each_mode_flags_answerable_and_off_topic(mode: str, seed_index: Path, s
     from qa.search.retriever import Retriever
 
     r = Retriever.load(seed_index, settings_factory(index=seed_index), embedder=embedder)
-    on, off = r.search(ANSWERABLE, k=5, mode=mode), r.search(OFF_TOPIC, k=5, mode=mode)
+    question = ANSWERABLE_IN_ITS_WORDS if mode == "lexical" else ANSWERABLE
+    on, off = r.search(question, k=5, mode=mode), r.search(OFF_TOPIC, k=5, mode=mode)
     assert on.answerable and not off.answerable
+    assert on.answerability == "answered" and off.answerability == "not_answered"
     assert on.confidence > off.confidence
     cal = r.config.calibration(mode).to_dict()
-    top = {"lexical": "top_lexical", "dense": "top_dense", "hybrid": "top_sentence"}[mode]
+    top = {"lexical": "lexical_coverage", "dense": "top_dense", "hybrid": "top_sentence"}[mode]
     assert top in cal["features"]
-    levels = [confidence(cal, on.features | {top: v}) for v in np.linspace(0.0, 3.0 if mode == "lexical" else 1.0, 6)]
+    levels = [confidence(cal, on.features | {top: v}) for v in np.linspace(0.0, 1.0, 6)]
     assert levels == sorted(levels) and levels[-1] > levels[0]
 
 

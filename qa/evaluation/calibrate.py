@@ -34,11 +34,15 @@ from qa.stats import auroc, fit_logistic
 
 # Each mode's signals. Reading ("read") adds the reader's margins to the best-sentence cosine: the cosine tells
 # "about these articles" from "off topic", the reader tells "stated here" from "about the same events".
+# `lexical_coverage` (the idf-weighted share of the question the best BM25 passage holds) stands in for the raw
+# BM25 score where it can: the raw score grows with the corpus and does not transfer (docs/quality.md).
 MODE_FEATURES: dict[str, tuple[str, ...]] = {
-    "read": ("top_relevance", "max_relevance", "top_sentence", "gap_sentence", "top_dense", "agreement"),
-    "hybrid": ("top_sentence", "gap_sentence", "top_dense", "top_lexical", "gap_lexical", "agreement"),
+    "read": ("top_relevance", "max_relevance", "top_sentence", "gap_sentence", "top_dense", "agreement",
+             "lexical_coverage"),
+    "hybrid": ("top_sentence", "gap_sentence", "top_dense", "top_lexical", "gap_lexical", "agreement",
+               "lexical_coverage"),
     "dense": ("top_dense", "gap_dense"),
-    "lexical": ("top_lexical", "gap_lexical"),
+    "lexical": ("top_lexical", "gap_lexical", "lexical_coverage"),
 }
 RECALL = 0.95  # answered: share of answerable questions at or above `threshold`, in every set
 SURE_RECALL = 0.99  # not answered: share of answerable questions at or above `unsure`, in every set

@@ -74,14 +74,14 @@ def vector_family(backend: str) -> str:
 
 
 def load_retrieval_file(path: Path) -> dict[str, Any]:
-    """The tuned retrieval settings in `path` (without the `tuned` provenance block); {} if absent."""
+    """The tuned retrieval settings in `path` (without the `tuned` and `calibrated` provenance blocks); {} if absent."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, json.JSONDecodeError) as exc:
         raise QAError(f"cannot read retrieval settings {path}: {exc}", code="bad_retrieval_file", status=400) from exc
-    return {k: v for k, v in data.items() if k != "tuned"}
+    return {k: v for k, v in data.items() if k not in ("tuned", "calibrated")}  # provenance, not settings
 
 
 def retrieval_entry(settings: Settings, old_manifest: Manifest | None) -> dict[str, object]:

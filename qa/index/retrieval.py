@@ -63,12 +63,14 @@ class Calibration:
 
 # a copy of eval/retrieval.json's `calibrations` (made by eval/calibrate.py; tests/test_ranking.py checks they agree)
 DEFAULT_CALIBRATIONS = {
-    "hybrid": Calibration(("top_sentence", "gap_sentence", "gap_lexical", "agreement"),
-                          (8.9502, 2.07354, 0.62179, 1.29382), -5.27849, 0.43158, 0.21482),
-    "dense": Calibration(("top_dense", "gap_dense"), (7.99681, 1.57593), -3.78255, 0.31423, 0.25443),
-    "lexical": Calibration(("top_lexical", "gap_lexical"), (1.26831, 0.97045), -1.77849, 0.48095, 0.44931),
-    "read": Calibration(("top_relevance", "top_sentence", "gap_sentence", "agreement"),
-                        (0.24129, 4.60833, 1.02881, 1.47509), -3.47552, 0.32295, 0.09963),
+    "hybrid": Calibration(("top_sentence", "gap_sentence", "agreement", "lexical_coverage"),
+                          (7.50243, 1.83849, 1.24393, 3.30419), -6.09383, 0.36962, 0.20224),
+    "dense": Calibration(("top_dense", "gap_dense"),
+                         (7.99681, 1.57593), -3.78255, 0.31423, 0.25443),
+    "lexical": Calibration(("lexical_coverage",),
+                           (5.72542,), -2.1829, 0.37283, 0.29742),
+    "read": Calibration(("top_relevance", "top_sentence", "gap_sentence", "top_dense", "agreement", "lexical_coverage"),
+                        (0.21887, 3.94095, 0.56027, 0.1433, 1.39606, 1.80483), -4.03313, 0.31712, 0.10774),
 }
 
 

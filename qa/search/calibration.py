@@ -10,13 +10,13 @@ coefficients, intercept, the `answered` threshold and the `unsure` edge) live in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused", "top_sentence",
-            "gap_sentence", "agreement", "same_top")
+            "gap_sentence", "agreement", "same_top", "lexical_coverage")
 AGREEMENT_DEPTH = 5  # how deep the dense and lexical lists are compared
 
 
@@ -53,6 +53,22 @@ def features(
         "agreement": len(set(dense_top) & set(lexical_top)) / AGREEMENT_DEPTH if dense_top and lexical_top else 0.0,
         "same_top": float(bool(dense_top) and bool(lexical_top) and dense_top[0] == lexical_top[0]),
     }
+
+
+def term_coverage(query_terms: Iterable[str], passage_terms: Iterable[str], idf: Mapping[str, float] | None,
+                  passages: int) -> float:
+    """The idf-weighted share of the query's terms that a passage holds, in [0, 1]: unlike a BM25 score it
+    does not grow with the corpus, so it means the same on 18 passages and on 4,000. A term no passage of
+    the index holds weighs most (the idf of a term in no document), so a question about something the corpus
+    never mentions scores low."""
+    q = set(query_terms)
+    if not q:
+        return 0.0
+    unseen = math.log1p((passages + 0.5) / 0.5)
+    weight = {t: (idf or {}).get(t, unseen) for t in q}
+    total = sum(weight.values())
+    held = q & set(passage_terms)
+    return float(sum(weight[t] for t in held) / total) if total > 0 else 0.0
 
 
 def confidence(calibration: Mapping[str, Any], feats: Mapping[str, float]) -> float:
