@@ -1,9 +1,11 @@
 """Reference vectors from the pre-sentence-transformers torch path (qa/embed/minilm.py, commit 370e0f7)."""
-# Run once at 370e0f7 (before qa/embed/minilm.py was retired); kept as the record of how the fixture was made.
-import json, sys
+# Run once at 370e0f7 (before qa/embed/minilm.py was retired), from the repository root with PYTHONPATH=.;
+# kept as the record of how the fixture was made.
+import json
 from pathlib import Path
+
 import numpy as np
-sys.path.insert(0, "/work/wt27c")
+
 from qa.embed.embedder import Embedder
 from qa.embed.sentences import spans_in
 from qa.index.contract import chunker_settings
@@ -17,7 +19,7 @@ chunks = [c for a, _ in iter_articles(SEEDS, find_files(SEEDS)) if a is not None
 passages = [c.embed_text for c in chunks]
 spans = [spans_in(c.embed_text, c.text) for c in chunks]
 long = [f.read_text(encoding="utf-8")[:4000] for f in sorted(FRONTLINES.glob("*.md"))[:6]]  # truncated at 256
-queries = [json.loads(l)["question"] for l in open("eval/kherson.jsonl")] + ["x", "ZSU"]
+queries = [json.loads(l)["question"] for l in Path("eval/kherson.jsonl").read_text().splitlines()] + ["x", "ZSU"]
 out = {}
 for prec in ("fp32", "bf16"):
     e = Embedder(precision=prec)
