@@ -1,4 +1,5 @@
-"""One query's embedding: qa.embed.minilm (the PyTorch backend) against SentenceTransformer.encode on the same
+"""One query's embedding: qa's Embedder (PyTorch backend: one tokenisation, the Transformer module, mean of the
+token embeddings) against SentenceTransformer.encode on the same
 weights, same process, interleaved, fp32 and bf16 autocast; the ONNX fp32 backend beside them.
 Writes bench/results/query-embed.json.
 
@@ -38,7 +39,7 @@ def main() -> None:
             with e._arithmetic():
                 return reference.encode([q], normalize_embeddings=True, show_progress_bar=False)[0]
 
-        variants = {"qa.embed.minilm": ours.encode_query, "SentenceTransformer.encode": sentence_transformers}
+        variants = {"qa Embedder": ours.encode_query, "SentenceTransformer.encode": sentence_transformers}
         if precision == "fp32":
             variants["onnx backend"] = Embedder(backend="onnx", cache_dir=ROOT / ".cache" / "qa").encode_query
         for f in variants.values():  # warm up

@@ -125,8 +125,9 @@ def bench_build(work: Path, cache: Path, corpora: dict[str, Path], runs: int) ->
         texts = passages_of(folder)
         tf = work / f"{name}.texts.json"
         tf.write_text(json.dumps(texts))
-        plain, ours = [], []
+        plain, ours, loads = [], [], []
         for r in range(runs):  # interleaved, so machine load hits both alike
+            loads.append(round(os.getloadavg()[0], 2))
             p = run_measured([PY, "-c", PLAIN, str(tf)])
             p |= json.loads(p.pop("out").strip().splitlines()[-1])
             plain.append(p)
@@ -153,6 +154,8 @@ def bench_build(work: Path, cache: Path, corpora: dict[str, Path], runs: int) ->
             "speedup_wall": pw / ow,
             "speedup_cpu": med([p["cpu_s"] for p in plain]) / med([o["cpu_s"] for o in ours]),
             "runs": runs,
+            "per_run_wall_s": [[round(p["wall_s"], 1), round(o["wall_s"], 1)] for p, o in zip(plain, ours)],
+            "loadavg_1min_before_each_run": loads,
         }
         print(f"build {name}: {n} passages, plain {pw:.1f}s, qa build {ow:.1f}s, ×{pw / ow:.2f}", flush=True)
     return out

@@ -1,6 +1,11 @@
-"""Embedder arithmetic: bf16 autocast gives the fp32 vectors to cosine >= 0.9999; bad combinations are refused."""
+"""Embedder: the vectors of the retired hand-written forward pass (qa/embed/minilm.py) kept to cosine >= 0.9999 for
+passages, sentences and queries, in fp32 and bf16; equal to `SentenceTransformer.encode`; bf16 autocast gives the
+fp32 vectors to cosine >= 0.9999; bad combinations are refused."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +15,8 @@ from qa.embed.embedder import Embedder
 from qa.embed.model import native_bf16, resolve_precision
 from qa.errors import QAError
 from qa.settings import Settings
+
+REFERENCE = Path(__file__).parent / "data" / "embed_reference"  # made by tests/data/make_embed_reference.py
 
 TEXTS = [
     "Liberation of Kherson\nOn 9 November 2022 Russia announced its withdrawal from the right bank of the Dnipro.",
@@ -51,7 +58,7 @@ def test_batches_group_texts_by_token_count_not_characters(embedder) -> None:  #
     dense = ["pneumonoultramicroscopicsilicovolcanoconiosis " * n for n in (3, 4)]  # ~130-180 chars
     sparse = ["the cat sat on a mat " * n for n in (7, 8)]  # ~150-170 chars, fewer word-pieces
     texts = [dense[0], sparse[0], dense[1], sparse[1]]
-    lengths = [len(ids) for ids in embedder.model.tokenize(texts).ids]
+    lengths = [len(ids) for ids in embedder.tokenize(texts).ids]
     by_tokens = sorted(range(4), key=lambda i: lengths[i])
     by_chars = sorted(range(4), key=lambda i: len(texts[i]))
     assert set(by_tokens[:2]) != set(by_chars[:2])  # the two orders disagree, so the test can tell them apart
@@ -61,3 +68,41 @@ def test_batches_group_texts_by_token_count_not_characters(embedder) -> None:  #
     # and the vectors are the same whichever way the texts were batched
     one_by_one = np.stack([embedder.encode([t])[0] for t in texts])
     assert np.all(np.sum(e.encode(texts) * one_by_one, axis=1) > 0.9999)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    b = b.astype(np.float32)
+    return np.sum(a * b, axis=1) / np.linalg.norm(b, axis=1)  # the reference is float16-rounded: re-normalise
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_vectors_equal_the_retired_forward_pass(embedder, precision) -> None:  # type: ignore[no-untyped-def]
+    """Passages of the seed article, their sentences (late chunking), the 142 eval questions and 6 frontlines
+    texts cut at 256 word-pieces, against the vectors qa/embed/minilm.py gave before it was retired."""
+    ref = np.load(f"{REFERENCE}.npz")
+    data = json.loads(Path(f"{REFERENCE}.json").read_text(encoding="utf-8"))
+    e = Embedder(precision=precision)
+    e._model = embedder.model
+    passages, sentences = e.encode_with_sentences(data["passages"], [[tuple(s) for s in p] for p in data["spans"]])
+    assert [len(s) for s in sentences] == [len(p) for p in data["spans"]]
+    queries = np.stack([e.encode_query(q) for q in data["queries"]])
+    for name, mine in [("passages", passages), ("sentences", np.concatenate(sentences)), ("queries", queries),
+                       ("long", e.encode(data["long"]))]:
+        assert _cosines(mine, ref[f"{precision}_{name}"]).min() >= 0.9999, name
+    np.testing.assert_allclose(passages, e.encode(data["passages"]), atol=1e-6)  # with or without sentences
+
+
+@pytest.mark.slow
+def test_fp32_vectors_equal_sentence_transformers_encode(embedder) -> None:  # type: ignore[no-untyped-def]
+    """Our batching (by word-pieces, padded to multiples of 8, one tokenisation) changes nothing: the library's
+    plain encode gives the same vectors; and the word-pieces and offsets are its tokenizer's."""
+    data = json.loads(Path(f"{REFERENCE}.json").read_text(encoding="utf-8"))
+    texts = data["long"] + data["passages"][:6] + data["queries"][:4]
+    fp32 = Embedder(precision="fp32")
+    fp32._model = embedder.model
+    theirs = embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.all(np.sum(fp32.encode(texts) * theirs, axis=1) > 0.99999)
+    enc = fp32.tokenize(texts)
+    assert max(map(len, enc.ids)) == embedder.model.max_seq_length == 256  # truncation was exercised
+    lib = embedder.model.tokenizer(texts, truncation=True, max_length=256, return_offsets_mapping=True)
+    assert enc.ids == lib["input_ids"] and enc.offsets == [list(map(tuple, o)) for o in lib["offset_mapping"]]

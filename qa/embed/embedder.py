@@ -1,14 +1,19 @@
-"""Sentence embeddings with the bundled all-MiniLM-L6-v2: batched, normalised, optionally ONNX.
+"""Sentence embeddings with the bundled all-MiniLM-L6-v2 through sentence-transformers: batched, normalised,
+on PyTorch (optionally under bf16 autocast) or ONNX Runtime.
 
-The PyTorch backend runs the model through `qa.embed.minilm` (plain torch, no transformers import); the ONNX
-backends through sentence-transformers' ONNX Runtime support (`qa.embed.onnx_backend`)."""
+One encoder per model: `Embedder` holds a `SentenceTransformer` (PyTorch backend, or `backend="onnx"` from
+`qa.embed.onnx_backend`) and uses its tokenizer and its Transformer module for everything: passage and query
+vectors, and the token embeddings that sentence vectors are pooled from (`encode_with_sentences`)."""
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +36,16 @@ Progress = Callable[[int, int, float], None]  # done, total, seconds so far
 PAD_TO = 8
 
 
+@dataclass(frozen=True)
+class Tokenized:
+    """Word-piece ids ([CLS] … [SEP], truncated as the model is) and, per id, its (start, end) in the text."""
+
+    ids: list[list[int]]
+    offsets: list[list[tuple[int, int]]]
+
+
 class Embedder:
-    """Encodes passages and queries to unit-length float32 vectors of DIM dimensions."""
+    """Encodes passages and queries to unit-length float32 vectors of DIM dimensions. Thread-safe once loaded."""
 
     def __init__(
         self, backend: str = "torch", batch_size: int = 32, cache_dir: Path | None = None, precision: str = "auto"
@@ -41,7 +54,9 @@ class Embedder:
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path(".cache/qa")
         self.precision = resolve_precision(backend, precision)
-        self._model: Any = None  # qa.embed.minilm.MiniLM, or qa.embed.onnx_backend.OnnxModel: tokenize + token_embeddings
+        self._model: Any = None  # a sentence_transformers.SentenceTransformer
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -49,6 +64,7 @@ class Embedder:
 
     @property
     def model(self) -> Any:
+        """The SentenceTransformer, loaded on first use."""
         if self._model is None:
             self._model = self._load()
         return self._model
@@ -58,25 +74,40 @@ class Embedder:
         from qa.threads import configure
 
         configure(get_settings().threads)
-
         if self.backend == "torch":
-            from qa.embed.minilm import MiniLM
+            from sentence_transformers import SentenceTransformer
 
-            return MiniLM.load(model_path())
-        from qa.embed.onnx_backend import OnnxModel, load_onnx_model
+            return SentenceTransformer(str(model_path()), device="cpu")
+        from qa.embed.onnx_backend import load_onnx_model
 
-        return OnnxModel(load_onnx_model(self.backend, self.cache_dir))
+        return load_onnx_model(self.backend, self.cache_dir)
+
+    def tokenize(self, texts: list[str]) -> Tokenized:
+        """The model's own word-pieces and their character offsets, truncated at its max_seq_length."""
+        model = self.model
+        with self._lock:
+            # A private copy of the tokenizer: this fast tokenizer is not thread-safe when its padding settings
+            # change, and the model's own copy may be encoding a query on another thread meanwhile.
+            if self._tokenizer is None:
+                self._tokenizer = copy.deepcopy(model.tokenizer)
+            enc = self._tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                                  max_length=int(model.max_seq_length))
+        return Tokenized(enc["input_ids"], [[(int(s), int(e)) for s, e in row] for row in enc["offset_mapping"]])
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Unit vectors for texts, in order. Sorted by length internally so batches pad little."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        if self.backend != "torch":  # ONNX: sentence-transformers' own encode (qa/embed/onnx_backend.py says why)
+        if self.backend != "torch":
+            # ONNX: the library's own encode. Dynamic int8 scales activations per batch, so its vectors are
+            # kept exactly as sentence-transformers batches them.
             for idx in self._batches(texts, progress):
-                out[idx] = self.model.encode([texts[i] for i in idx], self.batch_size)
+                out[idx] = self.model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False)
             return out
-        ids = self.model.tokenize(list(texts)).ids
+        ids = self.tokenize(list(texts)).ids
         for idx in self._batches(texts, progress, [len(x) for x in ids]):
             for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
                 out[i] = _unit(tokens.mean(0))  # mean of the token embeddings, unit length: the model's pooling
@@ -89,7 +120,7 @@ class Embedder:
         progress after each batch is done. Sorting by word-pieces rather than characters matters: on the
         frontlines passages, character-sorted batches of 32 compute 32% padding, token-sorted ones 0.6%."""
         if lengths is None:
-            lengths = [len(ids) for ids in self.model.tokenize(list(texts)).ids] if len(texts) > 1 else [0]
+            lengths = [len(ids) for ids in self.tokenize(list(texts)).ids] if len(texts) > 1 else [0]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
@@ -106,7 +137,7 @@ class Embedder:
 
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         per: list[np.ndarray] = [np.zeros((0, DIM), np.float32)] * len(texts)
-        enc = self.model.tokenize(list(texts))  # once: ids for the model, lengths to batch by, sentence offsets
+        enc = self.tokenize(list(texts))  # once: ids for the model, lengths to batch by, sentence offsets
         ids = enc.ids
         for idx in self._batches(texts, progress, [len(x) for x in ids]):
             for i, tokens in zip(idx, self._token_embeddings([ids[i] for i in idx])):
@@ -116,12 +147,21 @@ class Embedder:
                 per[i] = pool(tokens, offsets, spans[i], passage)
         return out, per
 
+    def token_embeddings(self, ids: list[list[int]], pad_to: int = 1) -> list[np.ndarray]:
+        """The Transformer module's last hidden states (float32) for already tokenised texts, padding cut off.
+        Rows are padded to the longest, rounded up to a multiple of pad_to, and masked out of attention.
+        (`SentenceTransformer.encode` would tokenise the batch a second time, and pools the tokens away.)"""
+        import torch
+
+        input_ids, mask = padded(ids, pad_to, self.model.tokenizer.pad_token_id or 0)
+        features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(input_ids)}
+        with torch.inference_mode():
+            hidden = self.model[0](features)["token_embeddings"].float().numpy()
+        return [hidden[r, : len(row)] for r, row in enumerate(ids)]
+
     def _token_embeddings(self, ids: list[list[int]]) -> list[np.ndarray]:
-        """The model's last hidden states for already tokenised texts, one forward pass, padding cut off.
-        (`SentenceTransformer.encode` would tokenise the batch a second time.)"""
         with self._arithmetic():
-            embeddings: list[np.ndarray] = self.model.token_embeddings(ids, pad_to=PAD_TO)
-        return embeddings
+            return self.token_embeddings(ids, pad_to=PAD_TO)
 
     def _arithmetic(self) -> AbstractContextManager[Any]:
         """bf16 autocast (thread-local, so safe under concurrent server requests) or nothing."""
@@ -133,6 +173,19 @@ class Embedder:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]
+
+
+def padded(ids: list[list[int]], pad_to: int, pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) as int64 tensors: rows padded to the longest, rounded up to pad_to."""
+    import torch
+
+    width = -(-max(map(len, ids)) // pad_to) * pad_to
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, row in enumerate(ids):
+        input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[r, : len(row)] = 1
+    return input_ids, mask
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""ONNX Runtime backends for the embedder: fp32 ("onnx") and dynamic int8 ("onnx-int8").
+"""ONNX Runtime backends for the embedder: fp32 ("onnx") and dynamic int8 ("onnx-int8"), both
+sentence-transformers' `backend="onnx"`; int8 through its `export_dynamic_quantized_onnx_model`.
 
 The bundled weights are copied into a writable folder under `cache_dir` (never into site-packages), exported
 to ONNX there once, and quantised there once; later loads reuse the files. Nothing is downloaded.
@@ -6,17 +7,11 @@ to ONNX there once, and quantised there once; later loads reuse the files. Nothi
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from qa.embed.minilm import Encoded, padded
 from qa.embed.model import weights_hash
 
 INT8_FILE = "onnx/model_quint8_avx2.onnx"
@@ -70,36 +65,3 @@ def load_onnx_model(backend: str, cache_dir: Path) -> Any:
     kwargs["file_name"] = INT8_FILE
     return SentenceTransformer(str(path), device="cpu", backend="onnx", model_kwargs=kwargs)
 
-
-class OnnxModel:
-    """A SentenceTransformer on ONNX Runtime behind the interface of `qa.embed.minilm.MiniLM` (`tokenize`,
-    `token_embeddings`, used for sentence vectors), plus its own `encode` for passages and queries."""
-
-    def __init__(self, model: Any) -> None:
-        self.st = model
-        self.max_length = int(model.max_seq_length)
-        # A private copy of the tokenizer: this fast tokenizer is not thread-safe when its padding settings
-        # change, and the model's own copy may be encoding a query on another thread meanwhile.
-        self._tokenizer = copy.deepcopy(model.tokenizer)
-        self._lock = threading.Lock()
-
-    def tokenize(self, texts: list[str]) -> Encoded:
-        with self._lock:
-            enc = self._tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=self.max_length)
-        return Encoded(enc["input_ids"], [[tuple(o) for o in row] for row in enc["offset_mapping"]])
-
-    def token_embeddings(self, ids: list[list[int]], pad_to: int = 1) -> list[np.ndarray]:
-        import torch
-
-        input_ids, mask = padded(ids, pad_to, self.st.tokenizer.pad_token_id or 0)
-        features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(input_ids)}
-        with torch.inference_mode():
-            hidden = self.st[0](features)["token_embeddings"].float().numpy()
-        return [hidden[r, : len(row)] for r, row in enumerate(ids)]
-
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """Unit vectors through sentence-transformers' own encode (dynamic int8 scales per batch, so its
-        vectors are kept exactly as the library batches them)."""
-        vectors: np.ndarray = self.st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                                             convert_to_numpy=True, show_progress_bar=False)
-        return vectors.astype(np.float32, copy=False)
