@@ -35,9 +35,9 @@ OBSERVED = WORK / "observations.jsonl"  # every set's signals, so a refit need n
 def articles_index(settings, questions_file: Path, name: str) -> Path:  # type: ignore[no-untyped-def]
     """An index of just the frontlines articles a questions file is written over (its `article` ids)."""
     from qa.build import build
+    from qa.evaluation import load_questions
 
-    ids = sorted({json.loads(line)["article"] for line in questions_file.read_text().splitlines()
-                  if line.strip() and json.loads(line).get("article")})
+    ids = sorted({q.article for q in load_questions(questions_file) if q.article})
     folder = WORK / name / "articles"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in set(folder.glob("*.md")) - {folder / f"{i}.md" for i in ids}:
@@ -54,7 +54,6 @@ def observe_all(settings, data: Path) -> tuple[list, list]:  # type: ignore[no-u
     from qa.build import build
     from qa.evaluation import load_questions
     from qa.evaluation.calibrate import observe
-    from qa.evaluation.runner import restrict_questions
     from qa.search.retriever import Retriever
     from qa.training import devset
     from qa.training.tune import half
@@ -66,30 +65,26 @@ def observe_all(settings, data: Path) -> tuple[list, list]:  # type: ignore[no-u
     build(settings, FRONTLINES, ROOT / "index" / "frontlines")
     build(settings, CALIBRATION / "notes", WORK / "notes" / "index")
     build(settings, ROOT / "seeds", WORK / "seed" / "index")
-    dev_questions = load_questions(dev / "questions.jsonl")
-    sets = {  # name → (questions, index, which half)
-        "dev": (dev_questions, dev / "index"),
-        "frontlines-tune on frontlines": (load_questions(CALIBRATION / "frontlines-tune.jsonl"),
-                                          ROOT / "index" / "frontlines"),
-        "frontlines-tune on its articles": (load_questions(CALIBRATION / "frontlines-tune.jsonl"),
-                                            articles_index(settings, CALIBRATION / "frontlines-tune.jsonl",
-                                                           "frontlines-tune")),
-        "notes-tune": (load_questions(CALIBRATION / "notes-tune.jsonl"), WORK / "notes" / "index"),
-        "frontlines-check on frontlines": (load_questions(CALIBRATION / "frontlines-check.jsonl"),
-                                           ROOT / "index" / "frontlines"),
-        "frontlines-check on its articles": (load_questions(CALIBRATION / "frontlines-check.jsonl"),
-                                             articles_index(settings, CALIBRATION / "frontlines-check.jsonl",
-                                                            "frontlines-check")),
-        "notes-check": (load_questions(CALIBRATION / "notes-check.jsonl"), WORK / "notes" / "index"),
-        "kherson on the seed": (load_questions(ROOT / "eval" / "kherson.jsonl"), WORK / "seed" / "index"),
-        "kherson on frontlines": (load_questions(ROOT / "eval" / "kherson.jsonl"), ROOT / "index" / "frontlines"),
-    }
+    tune_articles = articles_index(settings, CALIBRATION / "frontlines-tune.jsonl", "frontlines-tune")
+    check_articles = articles_index(settings, CALIBRATION / "frontlines-check.jsonl", "frontlines-check")
+    frontlines, notes = ROOT / "index" / "frontlines", WORK / "notes" / "index"
+    sets = [  # (name, questions, index): a name with "tune" in it is fitted on; the dev split is halved by id
+        ("dev", dev / "questions.jsonl", dev / "index"),
+        ("frontlines-tune on frontlines", CALIBRATION / "frontlines-tune.jsonl", frontlines),
+        ("frontlines-tune on its articles", CALIBRATION / "frontlines-tune.jsonl", tune_articles),
+        ("notes-tune", CALIBRATION / "notes-tune.jsonl", notes),
+        ("frontlines-check on frontlines", CALIBRATION / "frontlines-check.jsonl", frontlines),
+        ("frontlines-check on its articles", CALIBRATION / "frontlines-check.jsonl", check_articles),
+        ("notes-check", CALIBRATION / "notes-check.jsonl", notes),
+        ("kherson on the seed", ROOT / "eval" / "kherson.jsonl", WORK / "seed" / "index"),
+        ("kherson on frontlines", ROOT / "eval" / "kherson.jsonl", frontlines),
+    ]
     tune_obs, check_obs = [], []
-    for name, (questions, index) in sets.items():
+    for name, questions_file, index in sets:
         retriever = Retriever.load(index, settings)
-        restricted = restrict_questions(retriever, questions)
-        print(f"reading {len(restricted)} questions: {name}", flush=True)
-        observed = observe(retriever, restricted, name, log=print)
+        questions = load_questions(questions_file)
+        print(f"reading {len(questions)} questions: {name}", flush=True)
+        observed = observe(retriever, questions, name, log=print)
         if name == "dev":
             tune_obs += [replace(o, set="dev-tune") for o in observed if half(o.id) == "tune"]
             check_obs += [replace(o, set="dev-check") for o in observed if half(o.id) == "check"]
@@ -140,19 +135,18 @@ def main(argv: list[str] | None = None) -> int:
                                               "recipe": "eval/calibrate.py"}})
     read = fitted.calibrations["read"]
     hybrid = fitted.calibrations["hybrid"]
-    check_sets = sorted({o.set for o in check_obs}, key=list(dict.fromkeys(o.set for o in check_obs)).index)
+    check_sets = list(dict.fromkeys(o.set for o in check_obs))  # in reading order
+    parts = {"tune": fitted.figures, "check": figures(check_obs, read),
+             "check_without_reading": figures(check_obs, hybrid)}
     report = {
         "calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
-        "tune": {k: v.to_dict() for k, v in fitted.figures.items()},
-        "check": {k: v.to_dict() for k, v in figures(check_obs, read).items()},
-        "check_without_reading": {k: v.to_dict() for k, v in figures(check_obs, hybrid).items()},
+        **{name: {k: v.to_dict() for k, v in part.items()} for name, part in parts.items()},
         "reliability": {s: reliability([o for o in check_obs if o.set == s], read) for s in check_sets},
     }
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1) + "\n")
-    for title, part in (("tune", fitted.figures), ("check", figures(check_obs, read)),
-                        ("check, hybrid without reading", figures(check_obs, hybrid))):
-        print(f"\n{title}:")
+    for name, part in parts.items():
+        print(f"\n{name.replace('_', ' ')}:")
         for line in format_figures(part):
             print("  " + line)
     print(f"\nread: {read}\nwrote {args.out} and {args.report}; run `qa build` to copy the calibration into an index")

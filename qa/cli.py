@@ -238,7 +238,6 @@ def _question_index_pairs(files: list[Path], dirs: list[Path]) -> list[tuple[Pat
 def _calibrate(pairs: list[tuple[Path, Path]], split: str, recall: float, sure_recall: float, settings):  # type: ignore[no-untyped-def]
     from qa.evaluation import load_questions, split_questions
     from qa.evaluation.calibrate import fit_all, observe
-    from qa.evaluation.runner import restrict_questions
     from qa.search.retriever import Retriever
 
     observations = []
@@ -247,7 +246,7 @@ def _calibrate(pairs: list[tuple[Path, Path]], split: str, recall: float, sure_r
         if retriever.reader is None:
             click.echo(f"note: {index_dir} has no reader installed: the `read` model is fitted on retrieval alone",
                        err=True)
-        questions = restrict_questions(retriever, split_questions(load_questions(questions_file), split))
+        questions = split_questions(load_questions(questions_file), split)
         name = f"{questions_file.stem} on {index_dir.name}"
         click.echo(f"reading {len(questions)} questions: {name}")
         observations += observe(retriever, questions, name, log=click.echo)

@@ -88,12 +88,11 @@ def _index(tmp: Path, name: str, articles: list[Path], settings_factory, embedde
 def _figures(index_dir: Path, questions_file: Path, settings_factory, embedder):  # type: ignore[no-untyped-def]
     from qa.evaluation import load_questions
     from qa.evaluation.calibrate import observe
-    from qa.evaluation.runner import restrict_questions
     from qa.search.retriever import Retriever
 
     r = Retriever.load(index_dir, settings_factory(index=index_dir, reader=str(READER)), embedder=embedder)
     assert r.reader is not None
-    observed = observe(r, restrict_questions(r, load_questions(questions_file)), questions_file.stem)
+    observed = observe(r, load_questions(questions_file), questions_file.stem)
     return figures(observed, r.config.calibration("read"))[questions_file.stem]
 
 

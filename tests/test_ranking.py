@@ -134,7 +134,7 @@ def test_confidence_is_a_logistic_over_named_features() -> None:
     assert f == pytest.approx(  # no sentence scores: the passage scores stand in for them
         {"top_dense": 0.7, "gap_dense": 0.2, "top_lexical": 1.0, "gap_lexical": 0.0, "top_article": 0.3,
          "top_fused": 0.05, "top_sentence": 0.7, "gap_sentence": 0.2,
-         "agreement": 0.2, "same_top": 1.0}  # dense top 5 {1, 2} and lexical {1}: one shared of 5, same first
+         "agreement": 0.2}  # dense top 5 {1, 2} and lexical {1}: one shared of 5
     )
     with_sentences = features((np.array([0.7, 0.5]), np.array([1, 2])), (np.zeros(0), np.zeros(0, np.int64)),
                               sentence=np.array([0.4, 0.9, 0.6]))

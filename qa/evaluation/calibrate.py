@@ -30,6 +30,7 @@ import numpy as np
 
 from qa.evaluation.questions import Question
 from qa.index.retrieval import Calibration
+from qa.search.calibration import confidence as calibrated
 from qa.stats import auroc, fit_logistic
 
 # Each mode's signals. Reading ("read") adds the reader's margins to the best-sentence cosine: the cosine tells
@@ -72,9 +73,11 @@ def kind(question: Question) -> str:
 
 def observe(retriever, questions: Sequence[Question], set_name: str,
             log: Callable[[str], None] = lambda line: None) -> list[Observation]:
-    """Search each question (gold already restricted to this index) in hybrid mode, reading where a reader
-    is installed; keep its label and features."""
+    """Search each question in hybrid mode, reading where a reader is installed; keep its features and its
+    label for this index (gold restricted to the index's articles: `Question.for_index`)."""
     out = []
+    ids = set(retriever.articles)
+    questions = [q.for_index(ids) for q in questions]
     for i, q in enumerate(questions, 1):
         result = retriever.search(q.question, k=10, mode="hybrid", read=True)
         out.append(Observation(set_name, q.id, kind(q), dict(result.features)))
@@ -140,9 +143,8 @@ def _floor(value: float, places: int = 5) -> float:
 
 
 def confidence(calibration: Calibration, features: Mapping[str, float]) -> float:
-    z = calibration.intercept + sum(c * float(features.get(f, 0.0))
-                                    for f, c in zip(calibration.features, calibration.coef, strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    """What search computes for these features (qa/search/calibration.py), for a typed calibration."""
+    return calibrated(calibration.to_dict(), features)
 
 
 def _by_set(observations: Iterable[Observation]) -> dict[str, list[Observation]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 
 from qa.evaluation.report import EvalReport
+from qa.evaluation.runner import split_mode
 
 BAR_METRICS = [
     ("section_recall@1", "R@1"), ("section_recall@5", "R@5"), ("section_mrr@10", "MRR@10"),
@@ -118,7 +119,8 @@ def confidence_chart(report: EvalReport) -> str:
 
 def calibration_key(mode: str) -> str:
     """The calibration a mode's confidence comes from: `read` for a mode that read ("hybrid+read")."""
-    return "read" if mode.endswith("+read") else mode
+    base, read = split_mode(mode)
+    return "read" if read else base
 
 
 def reliability_chart(report: EvalReport, colours: dict[str, str], bins: int = 10) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 FEATURES = ("top_dense", "gap_dense", "top_lexical", "gap_lexical", "top_article", "top_fused", "top_sentence",
-            "gap_sentence", "agreement", "same_top", "lexical_coverage")
+            "gap_sentence", "agreement", "lexical_coverage")
 AGREEMENT_DEPTH = 5  # how deep the dense and lexical lists are compared
 
 
@@ -32,7 +32,7 @@ def features(
     `dense` and `lexical` are (scores, rows) best first. BM25 scores are squashed with log1p so the
     feature does not grow without bound on long keyword queries. `sentence` holds the candidates' best
     sentence similarities (qa/embed/sentences.py); without them (an index built before sentence vectors) the
-    passage scores stand in. `agreement` / `same_top` compare the two retrievers' lists (0 in single modes).
+    passage scores stand in. `agreement` compares the two retrievers' lists (0 in single modes).
     """
     d = dense[0]
     lx = [math.log1p(max(float(v), 0.0)) for v in lexical[0][:2]]
@@ -49,9 +49,8 @@ def features(
         "gap_lexical": lx[0] - lx[1] if len(lx) > 1 else 0.0,
         "top_article": float(article_score),
         "top_fused": float(fused_top),
-        # the two retrievers agree: the share of the dense top 5 also in the lexical top 5, and the same first
+        # the two retrievers agree: the share of the dense top 5 also in the lexical top 5
         "agreement": len(set(dense_top) & set(lexical_top)) / AGREEMENT_DEPTH if dense_top and lexical_top else 0.0,
-        "same_top": float(bool(dense_top) and bool(lexical_top) and dense_top[0] == lexical_top[0]),
     }
 
 
