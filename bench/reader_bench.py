@@ -45,7 +45,8 @@ def main() -> None:
         raise SystemExit("no reader installed: train one (qa train-reader) or pass --reader DIR")
     lines = (ROOT / "eval" / "kherson.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()][: args.questions]
-    base = retriever.read_config
+    tuned = retriever.config
+    base = tuned.read
     readers = {rt: load_model(folder, settings.model_copy(update={"reader_runtime": rt}))
                for rt in args.runtimes.split(",")}
     variants = {"no read": (False, next(iter(readers.values())), base)}
@@ -61,11 +62,11 @@ def main() -> None:
                     variants[name + (f" groups of {rows}" if len(buckets) > 1 else "")] = (True, grouped, config)
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _, reader, config in variants.values():  # warm-up (first calls allocate)
-        retriever.reader, retriever.read_config = reader, config
+        retriever.reader, retriever.config = reader, dataclasses.replace(tuned, read=config)
         retriever.search(questions[0], k=5, read=True)
     for q in questions:
         for name, (read, reader, config) in variants.items():
-            retriever.reader, retriever.read_config = reader, config
+            retriever.reader, retriever.config = reader, dataclasses.replace(tuned, read=config)
             t = time.perf_counter()
             retriever.search(q, k=5, read=read)
             times[name].append((time.perf_counter() - t) * 1000)

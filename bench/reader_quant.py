@@ -3,7 +3,7 @@
 For the first `--questions` eval questions: the fused top 10 (`read: false`), read as search reads them
 (`read_passages`: the shipped window, rows in length groups) by the fp32 export and by int8 copies quantised
 with each option; per option, the mean |Δ relevance| against fp32 over all read passages, how often the
-reader's first choice (`order_by_reader` over the passages qa-reader.json reads) agrees with fp32's, and the
+reader's first choice (`order_by_reader` over the passages the index's tuned `read` settings read) agrees with fp32's, and the
 p50 of reading the top 10. Writes bench/results/reader-quant.json.
 
     .venv/bin/python bench/reader_quant.py [--reader models/reader] [--index index/default] [--questions 60]
@@ -41,13 +41,13 @@ def main() -> None:
 
     from qa.reader.model import Reader, Reading
     from qa.reader.onnx_runtime import OnnxLogits, onnx_file
-    from qa.search.reading import ReadConfig, order_by_reader, read_passages
+    from qa.search.reading import order_by_reader, read_passages
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 
     settings = Settings(reader="off")
     retriever = Retriever.load(args.index, settings)
-    config = ReadConfig.load(args.reader)
+    config = retriever.config.read  # the index's tuned read settings
     reference = Reader.load(args.reader, runtime="onnx", cache_dir=settings.cache_dir)
     fp32 = onnx_file(args.reader, "onnx", settings.cache_dir)
     lines = (ROOT / "eval" / "kherson.jsonl").read_text(encoding="utf-8").splitlines()

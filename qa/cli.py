@@ -218,7 +218,7 @@ def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...]
     retrievers = [Retriever.load(d, settings) for d in dirs]
     result = tune(retrievers, questions, log=lambda line: click.echo(f"  better: {line}"))
     data = result.to_json(str(files[0]), [str(d) for d in dirs])
-    written = write(path, data | {k: current[k] for k in ("calibrations", "calibrated") if k in current})
+    written = write(path, data | {k: current[k] for k in ("calibrations", "calibrated", "read") if k in current})
     click.echo(f"tuned on the {split} split of {files[0]} ({len(questions)} questions) over "
                f"{', '.join(map(str, dirs))}")
     click.echo(f"chosen: {result.config}")
@@ -361,8 +361,9 @@ def train_reader_collect(returned: Path, out: Path, base: Path, run_dir: Path, c
               help="Dev questions to read (a fixed hash order; answerable, nearby and off-topic mixed).")
 def tune_reader(reader_dir: Path, data_dir: Path, work: Path, limit: int) -> None:
     """Choose how many passages the reader reads (whole, or a window of sentences) and its rank weight on the
-    reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable questions); writes
-    <reader>/qa-reader.json. Re-fit answerability afterwards: `qa tune --calibration-only` (eval/calibrate.py)."""
+    reader's dev split (held-out SQuAD articles and NQ paragraphs, made-up unanswerable questions); writes them as
+    `read` in the tuned settings file (QA_RETRIEVAL_FILE; eval/retrieval.json) and the figures to
+    <reader>/read-tuning.json. Then rebuild (`qa build`) and re-fit answerability (`make calibrate`)."""
     from qa.training.tune import run as run_tune
 
     config, report = run_tune(reader_dir, data_dir, work, get_settings(), limit, log=lambda line: click.echo(line))

@@ -84,12 +84,12 @@ class Settings(BaseSettings):
         "`read: false` in a request is the fast path.",
     )
     reader_passages: int | None = Field(
-        None, ge=1, le=50, description="Passages the reader reads; unset = the value chosen with the reader "
-        "(qa-reader.json).",
+        None, ge=1, le=50, description="Passages the reader reads; unset = the index's tuned value "
+        "(`read` in eval/retrieval.json, chosen by `qa tune-reader`).",
     )
     reader_window: int | None = Field(
         None, ge=0, le=10_000, description="Characters of whole sentences around each passage's best sentence that "
-        "the reader reads (0 = the whole passage); unset = the value chosen with the reader (qa-reader.json).",
+        "the reader reads (0 = the whole passage); unset = the index's tuned value.",
     )
     reader_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx-int8", description="Reader runtime: ONNX Runtime int8 (fastest on CPU), ONNX fp32, or PyTorch "

@@ -62,12 +62,18 @@ def test_log_rank_penalty_lets_a_deep_passage_rise() -> None:
         order_by_reader(readings, 1.0, "quadratic")
 
 
-def test_read_config_rejects_an_unknown_rank_penalty(tmp_path: Path) -> None:
-    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 5, "rank_penalty": "cubic"}))
-    with pytest.raises(ValueError, match="qa-reader.json: unknown rank_penalty 'cubic'"):
-        ReadConfig.load(tmp_path)
-    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 5, "window_chars": 300}))
-    assert ReadConfig.load(tmp_path).rank_penalty == "linear"  # a file from before the setting
+def test_read_config_is_part_of_the_tuned_record() -> None:
+    """The read settings live in the one tuned record (`RetrievalConfig.read`), checked where they are read."""
+    from qa.index.retrieval import RetrievalConfig
+
+    with pytest.raises(ValueError, match="unknown rank_penalty 'cubic'"):
+        RetrievalConfig.from_manifest({"read": {"passages": 5, "rank_penalty": "cubic"}})
+    with pytest.raises(ValueError, match="passages must be 1-50"):
+        RetrievalConfig.from_manifest({"read": {"passages": 0}})
+    config = RetrievalConfig.from_manifest({"read": {"passages": 5, "window_chars": 300}})
+    assert config.read == ReadConfig(passages=5, rank_weight=ReadConfig().rank_weight, window_chars=300)
+    assert RetrievalConfig.from_manifest({}).read == ReadConfig()  # an index from before: the shipped settings
+    assert RetrievalConfig.from_manifest(config.to_dict()) == config
 
 
 def test_shipped_read_calibration_rises_with_the_reader_relevance_and_the_cosine() -> None:
@@ -91,23 +97,23 @@ def test_reader_setting() -> None:
         reader_folder("/nonexistent/reader")
 
 
-def test_reader_overrides_are_unset_or_a_value(tmp_path: Path, settings_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """`QA_READER_PASSAGES` / `QA_READER_WINDOW` unset: the values chosen with the reader (qa-reader.json); set:
+def test_reader_overrides_are_unset_or_a_value(seed_index: Path, settings_factory, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`QA_READER_PASSAGES` / `QA_READER_WINDOW` unset: the index's tuned values (`read` in its manifest); set:
     that value (a window of 0 reads whole passages); out of range: refused, with no sentinel left to mean "unset"."""
     from pydantic import ValidationError
 
-    from qa.search import reading
+    from qa.index import folder as ix
+    from qa.index.retrieval import RetrievalConfig
+    from qa.search.retriever import Retriever
     from qa.settings import Settings
 
-    (tmp_path / "config.json").write_text("{}")
-    (tmp_path / "qa-reader.json").write_text(json.dumps({"passages": 7, "window_chars": 300}))
-    monkeypatch.setattr(reading, "load_model", lambda folder, settings: None)  # the weights are not what is tested
-    unset = settings_factory(reader=str(tmp_path))
+    tuned = RetrievalConfig.from_manifest(ix.read_manifest(ix.resolve(seed_index)).retrieval).read
+    unset = settings_factory(reader="off")
     assert unset.reader_passages is None and unset.reader_window is None
-    _, config = reading.load_reader(unset)
-    assert config is not None and (config.passages, config.window_chars) == (7, 300)
-    _, config = reading.load_reader(settings_factory(reader=str(tmp_path), reader_passages=3, reader_window=0))
-    assert config is not None and (config.passages, config.window_chars) == (3, 0)
+    assert Retriever.load(seed_index, unset, embedder=embedder).config.read == tuned
+    moved = Retriever.load(seed_index, settings_factory(reader="off", reader_passages=7, reader_window=0),
+                           embedder=embedder).config.read
+    assert (moved.passages, moved.window_chars, moved.rank_weight) == (7, 0, tuned.rank_weight)
     for bad in ({"reader_passages": 0}, {"reader_passages": 51}, {"reader_window": -1}, {"reader_window": 10_001}):
         with pytest.raises(ValidationError):
             settings_factory(**bad)
@@ -207,7 +213,7 @@ def test_search_reads_finds_an_answer_and_cites_it(retriever) -> None:  # type: 
     s, e = hit.highlight
     assert s <= a.start and a.end <= e  # the highlight is the sentence holding the answer
     read = [h.rank for h in result.hits if h.reader is not None]
-    assert read == list(range(1, min(5, retriever.read_config.passages) + 1))  # the top N read, the rest follow
+    assert read == list(range(1, min(5, retriever.config.read.passages) + 1))  # the top N read, the rest follow
     assert 0.0 <= result.confidence <= 1.0 and "top_relevance" in result.features
 
 
@@ -267,7 +273,7 @@ def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # ty
     answers = [r.answer for r in report.modes["hybrid+read"].questions]
     sentences = [r.answer for r in report.modes["hybrid"].questions]
     assert answers != sentences  # reading answers with spans, not the highlighted sentence
-    passages = retriever.read_config.passages
+    passages = retriever.config.read.passages
     for r in report.modes["hybrid+read"].questions:  # the reader's relevance on the passages it read, only
         assert all(h.reader is not None for h in r.hits[:passages])
         assert all(h.reader is None for h in r.hits[passages:])
@@ -347,3 +353,23 @@ def test_tune_reader_takes_the_cheapest_reading_within_one_question_of_the_best(
     assert report["check"]["first_right_read"] == 1.0 and report["check"]["first_right_fused"] == 0.0
     assert report["check"]["auroc_nearby_margin"] == report["check"]["auroc_off_topic_margin"] == 1.0
     assert 0.2 < report["check"]["auroc_off_topic_cosine"] < 0.8  # the random stand-in cosine: near chance
+
+
+def test_tune_reader_saves_its_choice_into_the_one_tuned_file(tmp_path: Path) -> None:
+    """`qa tune-reader` writes `read` into the tuned settings file (fusion and calibrations kept) and its
+    figures beside the reader; the file then loads as the read settings an index is searched with."""
+    from qa.index.contract import load_retrieval_file
+    from qa.index.retrieval import RetrievalConfig
+    from qa.training import tune
+
+    shipped = json.loads((Path(__file__).resolve().parent.parent / "eval" / "retrieval.json").read_text())
+    config_file = tmp_path / "retrieval.json"
+    config_file.write_text(json.dumps(shipped))
+    chosen = ReadConfig(passages=5, rank_weight=0.5, rank_penalty="log", window_chars=300)
+    tune.save(chosen, {"dev": {"check": {"answer_f1": 0.5}}}, tmp_path, config_file)
+    written = json.loads(config_file.read_text())
+    assert written["read"] == chosen.to_dict()
+    assert {k: v for k, v in written.items() if k != "read"} == {k: v for k, v in shipped.items() if k != "read"}
+    assert RetrievalConfig.from_manifest(load_retrieval_file(config_file)).read == chosen
+    record = json.loads((tmp_path / tune.REPORT_FILE).read_text())
+    assert record["read"] == chosen.to_dict() and record["dev"]["check"]["answer_f1"] == 0.5

@@ -8,8 +8,9 @@ Steps:
 1. Grid search over fusion (RRF k and dense weight, or weighted alpha), the article prior weight and the
    overlap collapse; objective = mean of section recall@1, @3, @5 and answer-in-passage@5 in hybrid mode,
    averaged over the given indexes (e.g. the seed alone and seed + distractors).
-2. The file's answerability calibrations are kept as they are: they are fitted on their own, on labelled
-   sets over several corpora, by `qa tune --calibration-only` (qa/evaluation/calibrate.py).
+2. The file's answerability calibrations and read settings are kept as they are: the calibrations are
+   fitted on their own, on labelled sets over several corpora, by `qa tune --calibration-only`
+   (qa/evaluation/calibrate.py); the read settings by `qa tune-reader` (qa/training/tune.py).
 """
 
 from __future__ import annotations

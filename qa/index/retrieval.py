@@ -1,9 +1,12 @@
-"""The retrieval settings an index is searched with, typed: `RetrievalConfig`, read from the manifest.
+"""The tuned settings an index is searched with, typed: `RetrievalConfig`, read from the manifest.
 
-`qa tune` writes them to `eval/retrieval.json`, `qa build` copies that file into the manifest's
-`retrieval`, and `RetrievalConfig.from_manifest` reads it back; a key the manifest lacks takes the default
-below (a copy of eval/retrieval.json; tests/test_ranking.py checks they agree). Values are converted here,
-at the edge, so the search stages read typed fields.
+One record, one file: `qa tune` (fusion and ranking), `qa tune --calibration-only` (answerability) and
+`qa tune-reader` (the read stage: `ReadConfig`) each write their part of `eval/retrieval.json`
+(`QA_RETRIEVAL_FILE`), `qa build` copies that file into the manifest's `retrieval`, and
+`RetrievalConfig.from_manifest` reads it back; a key the manifest lacks takes the default below (a copy of
+eval/retrieval.json; tests/test_ranking.py checks they agree). Values are converted here, at the edge, so
+the search stages read typed fields; `Settings` overrides (`QA_READER_PASSAGES`, `QA_ANSWER_THRESHOLD`, …)
+are applied on load by `with_read` / `with_edges`.
 """
 
 from __future__ import annotations
@@ -61,6 +64,34 @@ class Calibration:
         return out | ({"unsure": self.unsure} if self.unsure is not None else {})
 
 
+RANK_PENALTY_NAMES = ("linear", "log")  # the read stage's fused-rank penalties (qa/search/reading.py)
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """The read stage's settings, chosen by `qa tune-reader` on the reader's dev split (defaults: the shipped
+    eval/retrieval.json's `read`)."""
+
+    passages: int = 3  # how many of the fused top passages the reader reads
+    rank_weight: float = 2.0  # reader relevance lost per step down the fused order
+    rank_penalty: str = "linear"  # the step: "linear" (rank − 1) or "log" (ln rank)
+    window_chars: int = 450  # read whole sentences around the highlight, up to this many characters; 0 = all
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ReadConfig:
+        base = cls()
+        penalty = str(d.get("rank_penalty", base.rank_penalty))
+        if penalty not in RANK_PENALTY_NAMES:
+            raise ValueError(f"unknown rank_penalty {penalty!r}: one of {', '.join(RANK_PENALTY_NAMES)}")
+        passages, window = int(d.get("passages", base.passages)), int(d.get("window_chars", base.window_chars))
+        if not 1 <= passages <= 50 or window < 0:
+            raise ValueError(f"read: passages must be 1-50 and window_chars ≥ 0 (got {passages}, {window})")
+        return cls(passages, float(d.get("rank_weight", base.rank_weight)), penalty, window)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 # a copy of eval/retrieval.json's `calibrations` (made by eval/calibrate.py; tests/test_ranking.py checks they agree)
 DEFAULT_CALIBRATIONS = {
     "hybrid": Calibration(("top_sentence", "gap_sentence", "agreement", "lexical_coverage"),
@@ -88,13 +119,14 @@ class RetrievalConfig:
     max_overlap: float = 1.0  # collapse passages overlapping more than this (1.0 = off; tried, no gain)
     sentence_weight: float = 0.5  # RRF weight of the best-sentence ranking (qa/embed/sentences.py); 0 = off
     calibrations: Mapping[str, Calibration] = field(default_factory=lambda: dict(DEFAULT_CALIBRATIONS))
+    read: ReadConfig = field(default_factory=ReadConfig)  # the read stage (`qa tune-reader`)
 
     @classmethod
     def from_manifest(cls, retrieval: Mapping[str, Any]) -> RetrievalConfig:
         """The manifest's `retrieval` over the defaults. Per-mode models live under `calibrations` (a mode
         missing there is never answerable); a manifest from before them carries one model under
         `calibration` + `threshold`, which is the hybrid one. A manifest without a `read` model (built before
-        it existed) reads with the shipped one."""
+        it existed) reads with the shipped one; one without `read` reads with the shipped read settings."""
         defaults = {m: c.to_dict() for m, c in DEFAULT_CALIBRATIONS.items()}
         merged = {"calibrations": defaults} | dict(retrieval)
         if "calibrations" not in retrieval and "calibration" in retrieval:
@@ -102,7 +134,9 @@ class RetrievalConfig:
         if isinstance(merged["calibrations"], Mapping) and "read" not in merged["calibrations"]:
             merged["calibrations"] = dict(merged["calibrations"]) | {"read": defaults["read"]}
         calibrations = {m: Calibration.from_dict(for_mode(merged, m)) for m in CALIBRATED}
-        return cls().replace(**{k: v for k, v in retrieval.items() if k in _SCALARS}, calibrations=calibrations)
+        read = ReadConfig.from_dict(retrieval.get("read") or {})
+        return cls().replace(**{k: v for k, v in retrieval.items() if k in _SCALARS}, calibrations=calibrations,
+                             read=read)
 
     def replace(self, **changes: Any) -> RetrievalConfig:
         """A copy with `changes` (converted to the fields' types), as `qa tune` tries settings."""
@@ -121,13 +155,22 @@ class RetrievalConfig:
                  for m, c in self.calibrations.items()}
         return dataclasses.replace(self, calibrations=moved)
 
+    def with_read(self, passages: int | None = None, window_chars: int | None = None) -> RetrievalConfig:
+        """The read settings with `QA_READER_PASSAGES` / `QA_READER_WINDOW` applied; None keeps the tuned one."""
+        if passages is None and window_chars is None:
+            return self
+        read = ReadConfig(passages if passages is not None else self.read.passages, self.read.rank_weight,
+                          self.read.rank_penalty, window_chars if window_chars is not None else self.read.window_chars)
+        return dataclasses.replace(self, read=read)
+
     def calibration(self, mode: str) -> Calibration:
         return self.calibrations.get(mode, Calibration())
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest / eval-report form."""
         return {k: getattr(self, k) for k in _SCALARS} | {
-            "calibrations": {m: c.to_dict() for m, c in self.calibrations.items()}
+            "calibrations": {m: c.to_dict() for m, c in self.calibrations.items()},
+            "read": self.read.to_dict(),
         }
 
 

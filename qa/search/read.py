@@ -12,7 +12,7 @@ from qa.search.stages import SearchIndex, SearchState
 def read(index: SearchIndex, state: SearchState) -> SearchState:
     if not state.read or index.reader is None or not state.hits:
         return dataclasses.replace(state, hits=state.hits[: state.k])
-    outcome = read_hits(index.reader, index.read_config, state.query, state.hits, state.k, state.features,
+    outcome = read_hits(index.reader, index.config.read, state.query, state.hits, state.k, state.features,
                         index.config.calibration("read"), index.sources.region)
     return dataclasses.replace(state, hits=outcome.hits, answer=outcome.answer, confidence=outcome.confidence,
                                answerable=outcome.answerable, answerability=outcome.verdict,

@@ -11,19 +11,18 @@ with the question, then
 With `window_chars`, the reader reads only a window of whole sentences around each passage's best sentence
 (its highlight): much cheaper than the whole passage, and the reader was trained on paragraphs of that size.
 
-Its settings (N, the window, the rank weight) are chosen on the reader's dev split (`qa tune-reader`) and
-live beside the weights in `<reader>/qa-reader.json`; a folder without that file gets `ReadConfig()`.
+Its settings (N, the window, the rank weight: `ReadConfig`) are chosen on the reader's dev split
+(`qa tune-reader`) and are part of the one tuned record the index is searched with (`RetrievalConfig.read`,
+qa/index/retrieval.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from qa.index.retrieval import Calibration
+from qa.index.retrieval import RANK_PENALTY_NAMES, Calibration, ReadConfig
 from qa.ingest.splitting import sentence_spans
 from qa.reader.load import load_model, reader_folder
 from qa.reader.model import Reader, Reading
@@ -32,47 +31,14 @@ from qa.search import calibration
 from qa.search.highlight import window_around
 from qa.settings import Settings
 
-CONFIG_FILE = "qa-reader.json"
+__all__ = ["ReadConfig", "load_reader", "order_by_reader", "read_hits", "read_passages"]
 
 
-@dataclass(frozen=True)
-class ReadConfig:
-    passages: int = 10  # how many of the fused top passages the reader reads
-    rank_weight: float = 1.0  # reader relevance lost per step down the fused order
-    rank_penalty: str = "linear"  # the step: "linear" (rank − 1) or "log" (ln rank); see RANK_PENALTIES
-    window_chars: int = 0  # read whole sentences around the highlight, up to this many characters; 0 = all
-    # confidence is not here: it is the index's `read` calibration (qa/index/retrieval.py), fitted by
-    # `qa tune --calibration-only` over the reader's and retrieval's signals together
-
-    @classmethod
-    def load(cls, folder: Path) -> ReadConfig:
-        path = folder / CONFIG_FILE
-        if not path.exists():
-            return cls()
-        raw = json.loads(path.read_text())
-        known = {k: raw[k] for k in asdict(cls()) if k in raw}
-        if known.get("rank_penalty", "linear") not in RANK_PENALTIES:
-            raise ValueError(f"{path}: unknown rank_penalty {known['rank_penalty']!r}: "
-                             f"one of {', '.join(RANK_PENALTIES)}")
-        return cls(**known)
-
-    def save(self, folder: Path, extra: dict | None = None) -> Path:
-        path = folder / CONFIG_FILE
-        path.write_text(json.dumps(asdict(self) | (extra or {}), indent=1) + "\n")
-        return path
-
-
-def load_reader(settings: Settings) -> tuple[Reader | None, ReadConfig | None]:
-    """The reader the settings name (`QA_READER`) and its read settings, with `QA_READER_*` overrides."""
+def load_reader(settings: Settings) -> Reader | None:
+    """The reader the settings name (`QA_READER`), on its runtime; None when reading is off or none is installed.
+    (How it reads, `ReadConfig`, comes with the index: `RetrievalConfig.read`.)"""
     folder = reader_folder(settings.reader)
-    if folder is None:
-        return None, None
-    config = ReadConfig.load(folder)
-    if settings.reader_passages is not None:
-        config = replace(config, passages=settings.reader_passages)
-    if settings.reader_window is not None:
-        config = replace(config, window_chars=settings.reader_window)
-    return load_model(folder, settings), config
+    return None if folder is None else load_model(folder, settings)
 
 
 def features(readings: list[Reading], order: list[int], retrieval: dict[str, float]) -> dict[str, float]:
@@ -92,6 +58,7 @@ RANK_PENALTIES: dict[str, Callable[[int], float]] = {
     "linear": lambda rank: float(rank - 1),
     "log": lambda rank: math.log(rank),
 }
+assert tuple(RANK_PENALTIES) == RANK_PENALTY_NAMES  # the names ReadConfig accepts
 
 
 def order_by_reader(readings: list[Reading], rank_weight: float, penalty: str = "linear") -> list[int]:

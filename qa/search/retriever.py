@@ -29,7 +29,7 @@ from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.search.candidates import ms
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
-from qa.search.reading import ReadConfig, load_reader
+from qa.search.reading import load_reader
 from qa.search.sources import SourceRegions
 from qa.search.stages import SearchState, Stage
 from qa.settings import Settings, get_settings
@@ -52,7 +52,6 @@ class Retriever:
         embedder: Embedder,
         stages: tuple[Stage, ...] = STAGES,
         reader: Reader | None = None,
-        read_config: ReadConfig | None = None,
     ) -> None:
         self.folder = folder
         self.manifest = manifest
@@ -63,7 +62,6 @@ class Retriever:
         self.embedder = embedder
         self.stages = stages
         self.reader = reader
-        self.read_config = read_config or ReadConfig()
         self.read_default = reader is not None  # `read` when a query does not say (QA_READ)
         self.sources = SourceRegions(folder, chunks)  # answers' raw regions, from the index folder only
         self.config = RetrievalConfig.from_manifest(manifest.retrieval)  # `qa tune` swaps in other settings
@@ -94,10 +92,11 @@ class Retriever:
         store = open_store(folder, manifest, settings, chunks)
         lexical = store.lexical_index() or LexicalIndex.load(folder, len(chunks))
         embedder = embedder or Embedder.from_settings(settings)
-        reader, read_config = load_reader(settings)
-        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader, read_config)
+        reader = load_reader(settings)
+        retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader)
         retriever.read_default = reader is not None and settings.read
-        retriever.config = retriever.config.with_edges(settings.answer_threshold, settings.unsure_threshold)
+        retriever.config = (retriever.config.with_edges(settings.answer_threshold, settings.unsure_threshold)
+                            .with_read(settings.reader_passages, settings.reader_window))
         return retriever
 
     # -- queries -------------------------------------------------------------------------------------
@@ -139,7 +138,7 @@ class Retriever:
         t0 = time.perf_counter()
         query = self.validate(query, k, mode, articles)
         reading = self.reader is not None and (self.read_default if read is None else bool(read))
-        depth = max(k, self.read_config.passages) if reading else k
+        depth = max(k, self.config.read.passages) if reading else k
         state = SearchState(query, k, mode, self._allowed(articles), query_vector, read=reading, depth=depth)
         for stage in self.stages:
             t = time.perf_counter()

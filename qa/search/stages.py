@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from qa.reader.model import Reader
     from qa.records import Answer, Chunk, Hit
     from qa.search.ranking import ArticleVectors
-    from qa.search.reading import ReadConfig
     from qa.search.sources import SourceRegions
 
 
@@ -80,7 +79,6 @@ class SearchIndex(Protocol):
     embedder: Embedder
     config: RetrievalConfig
     reader: Reader | None
-    read_config: ReadConfig
     sources: SourceRegions
 
     @property

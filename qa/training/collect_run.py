@@ -22,7 +22,7 @@ import numpy as np
 from qa.errors import QAError
 
 FOLDER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                "qa-reader.json")
+                "read-tuning.json")
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import numpy as np
 
 from qa.evaluation.questions import Question
 from qa.evaluation.text import token_f1
+from qa.index.retrieval import ReadConfig
 from qa.reader.model import Reader, Reading
 from qa.search.reading import (
     RANK_PENALTIES,
-    ReadConfig,
     features,
     order_by_reader,
     read_passages,
@@ -136,10 +136,14 @@ def _figures(observed: Sequence[Observed], config: ReadConfig) -> dict:
     }
 
 
+REPORT_FILE = "read-tuning.json"  # beside the reader's weights: the figures the choice was made on
+
+
 def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
-        log: Callable[[str], None] = print) -> tuple[ReadConfig, dict]:
-    """Write the dev corpus under `work` (once), build its index (incremental), read, choose, and save
-    `qa-reader.json` beside the reader's weights."""
+        log: Callable[[str], None] = print, config_file=None) -> tuple[ReadConfig, dict]:
+    """Write the dev corpus under `work` (once), build its index (incremental), read, choose; save the choice
+    as the `read` part of the tuned settings file (`config_file`, default `QA_RETRIEVAL_FILE`: the one record
+    `qa build` copies into each index) and the figures as `read-tuning.json` beside the reader's weights."""
     from pathlib import Path
 
     from qa.build import build
@@ -160,6 +164,22 @@ def run(reader_dir, data_dir, work, settings, questions_limit: int = 600,
     log(f"reading the top {max(PASSAGES)} of {len(questions)} dev questions")
     observed = observe(retriever, reader, questions, log=log)
     config, report = choose(observed)
-    config.save(Path(reader_dir), {"dev": report, "runtime": settings.reader_runtime,
-                                   "questions": str(questions_file)})
+    config_file = Path(config_file or settings.retrieval_file)
+    save(config, {"dev": report, "runtime": settings.reader_runtime, "questions": str(questions_file)},
+         Path(reader_dir), config_file)
+    log(f"wrote `read` into {config_file}: rebuild the index (`qa build`) and re-fit answerability "
+        "(`make calibrate`) to use it")
     return config, report
+
+
+def save(config: ReadConfig, figures: dict, reader_dir, config_file) -> None:
+    """The choice as the `read` part of the tuned settings file (its other parts kept), and the choice with
+    the figures it was made on as `read-tuning.json` beside the reader's weights."""
+    import json
+    from pathlib import Path
+
+    from qa.evaluation.tune import read_settings, write
+
+    write(Path(config_file), read_settings(Path(config_file)) | {"read": config.to_dict()})
+    record = {"read": config.to_dict()} | figures
+    (Path(reader_dir) / REPORT_FILE).write_text(json.dumps(record, indent=1) + "\n")
