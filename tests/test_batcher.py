@@ -57,7 +57,7 @@ def test_encode_passes_through(embedder) -> None:  # type: ignore[no-untyped-def
 class _Broken:
     backend = "broken"
 
-    def encode(self, texts, progress=None):  # type: ignore[no-untyped-def]
+    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
         raise ValueError("model fell over")
 
 

@@ -106,3 +106,23 @@ def test_fp32_vectors_equal_sentence_transformers_encode(embedder) -> None:  # t
     assert max(map(len, enc.ids)) == embedder.model.max_seq_length == 256  # truncation was exercised
     lib = embedder.model.tokenizer(texts, truncation=True, max_length=256, return_offsets_mapping=True)
     assert enc.ids == lib["input_ids"] and enc.offsets == [list(map(tuple, o)) for o in lib["offset_mapping"]]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_questions_alone_or_batched_match_the_passage_path(embedder, precision) -> None:  # type: ignore[no-untyped-def]
+    """Questions go through the encoder directly (bf16 weights cast once under bf16), alone or in a server's
+    micro-batch of mixed lengths; their vectors are the passage path's to cosine >= 0.9999."""
+    e = Embedder(precision=precision)
+    e._model = embedder.model
+    questions = ["Who liberated Kherson?", ("When did Russian forces withdraw from the right bank of the Dnipro "
+                 "river in November 2022, and what did they blow up behind them?"), "Antonivka Bridge"]
+    batched = e.encode_queries(questions)
+    alone = np.stack([e.encode_query(q) for q in questions])
+    passage_path = e.encode(questions)
+    assert batched.shape == (3, 384) and batched.dtype == np.float32
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    assert np.sum(batched * alone, axis=1).min() > 0.9999  # padding is masked out of the mean
+    assert np.sum(batched * passage_path, axis=1).min() > 0.9999
+    if precision == "bf16":
+        assert e.query_encoder() is not e.model[0].auto_model  # the cast copy, made once
+        assert str(next(e.query_encoder().parameters()).dtype) == "torch.bfloat16"

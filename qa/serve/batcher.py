@@ -52,6 +52,10 @@ class BatchingEmbedder:
         """Many texts at once are a batch already: passed straight through."""
         return self.embedder.encode(texts, progress)
 
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Several questions at once are a batch already: passed straight through."""
+        return self.embedder.encode_queries(queries)
+
     def encode_query(self, query: str) -> np.ndarray:
         """The unit vector for query, computed in a shared batch with queries from other threads."""
         fut: Future[np.ndarray] = Future()
@@ -103,7 +107,7 @@ class BatchingEmbedder:
             if not live:
                 continue
             try:
-                vecs = self.embedder.encode([q for q, _ in live])
+                vecs = self.embedder.encode_queries([q for q, _ in live])
             except Exception as exc:  # noqa: BLE001 — every waiting caller sees the error, the worker carries on
                 for _, f in live:
                     f.set_exception(exc)
