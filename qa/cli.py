@@ -31,12 +31,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of *.md articles [QA_SEEDS; seeds].")
+@click.option("--seeds", type=click.Path(path_type=Path),
+              help="Folder of *.md articles, a BEIR folder (corpus.jsonl) or a *.jsonl file of documents "
+              "({_id, title, text}) [QA_SEEDS; seeds].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX; index/default].")
 @click.option("--force", is_flag=True, help="Rebuild everything, reusing nothing from the previous index.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the summary line.")
 def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) -> None:
-    """Build (or incrementally update) an index from every *.md under the seeds folder."""
+    """Build (or incrementally update) an index from every *.md under the seeds folder, or from the documents
+    of a JSONL file / BEIR corpus.jsonl (one line, one article)."""
     from qa.build import build as run_build
     from qa.progress import RichReporter
 

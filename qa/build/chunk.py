@@ -18,6 +18,7 @@ from qa.index.contract import chunker_settings
 from qa.ingest.articles import find_files, read_text, text_hash
 from qa.ingest.chunk_files import ChunkedFile, chunk_files
 from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
+from qa.ingest.documents import documents_file, read_documents
 from qa.records import Article, ArticleInfo, Chunk, Problem
 from qa.settings import Settings
 
@@ -48,8 +49,12 @@ def chunk(
 ) -> Corpus:
     """All articles under `seeds`, in file order; fills the report's added / changed / unchanged / problems.
 
-    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model)."""
+    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model).
+    `seeds` may also be a JSONL file of documents or a BEIR folder (qa/ingest/documents.py)."""
     chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
+    jsonl = documents_file(seeds)
+    if jsonl is not None:
+        return chunk_documents(jsonl, chunker, previous, report, reporter, meanwhile)
     files = find_files(seeds)
     reporter.stage("load + chunk", len(files))
     reuse = previous.reuse()
@@ -85,6 +90,52 @@ def chunk(
         corpus.chunks.extend(done.chunks)
         corpus.regions.extend(regions(done.article.raw_text, done.chunks))
         corpus.infos.append(info(done.article))
+    return corpus
+
+
+def chunk_documents(
+    path: Path,
+    chunker: Chunker,
+    previous: Previous,
+    report: BuildReport,
+    reporter: Reporter,
+    meanwhile: Callable[[], object] | None = None,
+) -> Corpus:
+    """Every document of a JSONL file, in line order: a document whose line hashes as the index's is taken
+    from the index, any other is split (in this process: one line is cheap to parse, embedding is the cost)."""
+    if meanwhile:
+        meanwhile()
+    reuse = previous.reuse()
+    old_hashes = previous.manifest.articles if previous.manifest else {}
+    corpus = Corpus()
+    documents = list(read_documents(path))
+    reporter.stage("load + chunk", len(documents))
+    start = time.perf_counter()
+    for n, (article, problems) in enumerate(documents, 1):
+        reporter.advance(n, len(documents), time.perf_counter() - start)
+        report.problems.extend(problems)
+        for p in problems:
+            reporter.problem(p)
+        if article is None:
+            continue
+        corpus.hashes[article.id] = article.content_hash
+        if reuse.get(article.id) == article.content_hash:
+            chunks, record = previous.chunks[article.id], previous.infos[article.id]
+            report.unchanged += 1
+        else:
+            try:
+                chunks = chunker.chunk(article)
+            except Exception as exc:  # noqa: BLE001  (one odd document must not sink a build)
+                del corpus.hashes[article.id]
+                failed = Problem(article.file, None, f"could not be split into passages: {exc!r}")
+                report.problems.append(failed)
+                reporter.problem(failed)
+                continue
+            record = info(article)
+            (report.changed if article.id in old_hashes else report.added).append(article.id)
+        corpus.chunks.extend(chunks)
+        corpus.regions.extend(regions(article.raw_text, chunks))
+        corpus.infos.append(record)
     return corpus
 
 
