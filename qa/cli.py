@@ -124,8 +124,9 @@ def mcp(index_dir: Path | None) -> None:
 @click.option("--modes", default="auto", show_default=True,
               help="Comma-separated retrieval modes; `hybrid+read` (or dense+read, …) lets the reader read. "
               "auto = hybrid,dense,lexical, plus hybrid+read when a reader is installed.")
-@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
-              help="Questions to use: tune = odd id numbers, heldout = even.")
+@click.option("--split", default="all", show_default=True,
+              help="Questions to use: all, tune = odd id numbers, heldout = even. With --beir: the qrels split "
+              "(test, dev, train; all = test).")
 @click.option("--k", "k", type=click.IntRange(10, 50), default=10, show_default=True, help="Passages per question.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path),
               help="Full results as JSON [eval/reports/<index>-<split>.json].")
@@ -136,11 +137,26 @@ def mcp(index_dir: Path | None) -> None:
               help="Largest allowed drop of any metric against the baseline.")
 @click.option("--save-baseline", type=click.Path(path_type=Path), help="Also write this run (no passages) here.")
 @click.option("--verbose", "-v", is_flag=True, help="List every question, not only the misses.")
+@click.option("--beir", "beir_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="A BEIR dataset folder (queries.jsonl, qrels/<split>.tsv): rank documents, report nDCG@10, "
+              "R@100, MRR@10 … (pytrec_eval) and write one TREC run per mode. --split then names the qrels split.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Queries (BEIR queries.jsonl or id<TAB>text), with --qrels: as --beir.")
+@click.option("--qrels", "qrels_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TREC (`qid 0 docid rel`) or BEIR (`query-id corpus-id score`) qrels, graded.")
+@click.option("--depth", type=click.IntRange(10, 1000), default=100, show_default=True,
+              help="--beir/--qrels: documents ranked per query.")
 def eval_command(
     questions_file: Path, index_dir: Path | None, modes: str, split: str, k: int, json_file: Path | None,
     html_file: Path | None, baseline: Path | None, tolerance: float, save_baseline: Path | None, verbose: bool,
+    beir_dir: Path | None, queries_file: Path | None, qrels_file: Path | None, depth: int,
 ) -> None:
-    """Score retrieval on an eval set: recall/MRR/nDCG, answer-in-passage, answerability, latency."""
+    """Score retrieval on an eval set: recall/MRR/nDCG, answer-in-passage, answerability, latency; or (--beir,
+    --queries + --qrels) on relevance judgements with the field's measures. Every run is written as a TREC run
+    file (and our eval sets' gold as qrels) beside the JSON report."""
+    if beir_dir or queries_file or qrels_file:
+        _eval_judged(index_dir, modes, split, beir_dir, queries_file, qrels_file, depth, json_file)
+        return
     from rich.console import Console
 
     from qa.evaluation import EvalReport, load_questions, run_eval, split_questions
@@ -155,6 +171,8 @@ def eval_command(
     if bad or not mode_list:
         raise click.BadParameter(f"modes must be among {', '.join(MODES)} (each optionally +read)",
                                  param_hint="--modes")
+    if split not in ("all", "tune", "heldout"):
+        raise click.BadParameter("for an eval set, one of all, tune, heldout", param_hint="--split")
     settings = get_settings()
     index_dir = index_dir or settings.index
     questions = split_questions(load_questions(questions_file), split)
@@ -170,10 +188,55 @@ def eval_command(
     json_path = report.save(json_file or stem.with_suffix(".json"))
     html_path = write_html(report, html_file or stem.with_suffix(".html"), comparison)
     click.echo(f"wrote {json_path} and {html_path}")
+    click.echo("wrote " + ", ".join(map(str, _section_runs(report, json_path))) + " (TREC runs and qrels: "
+               "`qa compare A.run B.run` tests two of them)")
     if save_baseline:
         click.echo(f"saved baseline {report.save(save_baseline, hits=False)}")
     if comparison is not None and not comparison.passed:
         sys.exit(1)
+
+
+def _section_runs(report, json_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """The eval's section-level runs (one per mode) and the qrels its gold implies, beside its JSON report."""
+    from qa.evaluation.judged import run_path
+    from qa.evaluation.runs import write_qrels, write_run
+    from qa.evaluation.section_runs import section_qrels, section_run
+
+    stem = json_path.with_suffix("")
+    paths = [write_qrels(stem.with_name(stem.name + ".qrels"), section_qrels(report))]
+    for mode, mode_report in report.modes.items():
+        paths.append(write_run(run_path(stem, mode), section_run(mode_report), tag=f"qa-{mode}"))
+    return paths
+
+
+def _eval_judged(index_dir: Path | None, modes: str, split: str, beir_dir: Path | None, queries_file: Path | None,
+                 qrels_file: Path | None, depth: int, json_file: Path | None) -> None:
+    from rich.console import Console
+
+    from qa.evaluation.judged import render, run_judged
+    from qa.evaluation.judgements import load, load_beir
+    from qa.search.retriever import MODES, Retriever
+
+    if beir_dir is not None:
+        if queries_file or qrels_file:
+            raise click.UsageError("give --beir DIR, or --queries and --qrels, not both")
+        judgements = load_beir(beir_dir, "test" if split == "all" else split)
+    elif queries_file is None or qrels_file is None:
+        raise click.UsageError("--queries and --qrels go together")
+    else:
+        judgements = load(queries_file, qrels_file)
+    mode_list = list(MODES) if modes == "auto" else [m.strip() for m in modes.split(",") if m.strip()]
+    if not mode_list or any(m not in MODES for m in mode_list):
+        raise click.BadParameter(f"with judgements, modes are among {', '.join(MODES)} (the reader does not "
+                                 "read here)", param_hint="--modes")
+    settings = get_settings()
+    index_dir = index_dir or settings.index
+    retriever = Retriever.load(index_dir, settings)
+    report = run_judged(retriever, judgements, mode_list, depth)
+    render(report, Console(width=max(Console().width, 120)))
+    stem = json_file.with_suffix("") if json_file else Path("eval/reports") / f"{Path(index_dir).name}-{judgements.name}"
+    paths = report.save(stem)
+    click.echo(f"wrote {paths[0]} and the TREC runs {', '.join(map(str, paths[1:]))}")
 
 
 @main.command("tune")
