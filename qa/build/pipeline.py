@@ -19,8 +19,8 @@ from qa.embed.embedder import Embedder
 from qa.embed.model import text_key
 from qa.errors import QAError
 from qa.index import folder as ix
-from qa.ingest.documents import documents_file
 from qa.index.contract import LEXICAL_TEXT_VERSION, retrieval_entry
+from qa.ingest.documents import documents_file
 from qa.settings import Settings
 
 

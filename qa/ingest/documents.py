@@ -38,9 +38,10 @@ def read_documents(path: Path) -> Iterator[tuple[Article | None, list[Problem]]]
             if not data.strip():
                 continue
             article, problem = parse_line(data, name, number)
-            if article is not None and article.id in seen:
-                article, problem = None, Problem(name, number, f"repeated _id {article.id!r}")
             if article is not None:
+                if article.id in seen:
+                    yield None, [Problem(name, number, f"repeated _id {article.id!r}")]
+                    continue
                 seen.add(article.id)
             yield article, [problem] if problem else []
 
