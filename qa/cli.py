@@ -235,8 +235,38 @@ def _eval_judged(index_dir: Path | None, modes: str, split: str, beir_dir: Path 
     report = run_judged(retriever, judgements, mode_list, depth)
     render(report, Console(width=max(Console().width, 120)))
     stem = json_file.with_suffix("") if json_file else Path("eval/reports") / f"{Path(index_dir).name}-{judgements.name}"
-    paths = report.save(stem)
-    click.echo(f"wrote {paths[0]} and the TREC runs {', '.join(map(str, paths[1:]))}")
+    paths = report.save(stem, {q: judgements.qrels[q] for q in judgements.judged})
+    click.echo(f"wrote {paths[0]}, the TREC runs {', '.join(map(str, paths[1:-1]))} and their qrels {paths[-1]}")
+
+
+@main.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("run_b", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--qrels", "qrels_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TREC or BEIR qrels [the <stem>.qrels `qa eval` wrote beside RUN_A].")
+@click.option("--measures", default="nDCG@10,R@100,MRR@10", show_default=True,
+              help="Comma-separated, among nDCG@10, R@10, R@100, MRR@10, MAP@100, P@10.")
+@click.option("--html", "html_file", type=click.Path(path_type=Path), help="Also write an HTML report here.")
+def compare_command(run_a: Path, run_b: Path, qrels_file: Path | None, measures: str, html_file: Path | None) -> None:
+    """Compare two TREC run files on the same judgements: per-measure differences, win/tie/loss, and paired
+    significance tests (Fisher randomization and paired t)."""
+    from rich.console import Console
+
+    from qa.evaluation.judgements import load_qrels
+    from qa.evaluation.measures import MEASURES
+    from qa.evaluation.paired import compare_runs, find_qrels, render, write_html
+    from qa.evaluation.runs import read_run
+
+    names = [m.strip() for m in measures.split(",") if m.strip()]
+    if not names or any(m not in MEASURES for m in names):
+        raise click.BadParameter(f"measures among {', '.join(MEASURES)}", param_hint="--measures")
+    qrels_path = qrels_file or find_qrels(run_a)
+    comparison = compare_runs(load_qrels(qrels_path), read_run(run_a), read_run(run_b), names,
+                              names=(str(run_a), str(run_b)))
+    click.echo(f"qrels: {qrels_path}")
+    render(comparison, Console(width=max(Console().width, 120)))
+    if html_file:
+        click.echo(f"wrote {write_html(comparison, html_file)}")
 
 
 @main.command("tune")

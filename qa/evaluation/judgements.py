@@ -1,6 +1,7 @@
 """Relevance judgements in the field's formats: BEIR folders, queries files and TREC / BEIR qrels.
 
-A BEIR folder holds `corpus.jsonl`, `queries.jsonl` (`{"_id", "text"}` a line) and `qrels/<split>.tsv`
+Ids in whitespace-separated (TREC) files are percent-decoded (qa/evaluation/runs.py); tab-separated BEIR
+fields are taken as they are. A BEIR folder holds `corpus.jsonl`, `queries.jsonl` (`{"_id", "text"}` a line) and `qrels/<split>.tsv`
 (`query-id<TAB>corpus-id<TAB>score`, a header line first). TREC qrels are `qid iteration docid relevance`,
 whitespace-separated. Relevance is graded (an integer; ≤ 0 is not relevant). Ids are kept exactly; a
 malformed line is an error naming file and line.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import InvalidRequest
+from qa.evaluation.runs import decode_id
 
 Qrels = dict[str, dict[str, int]]  # query id → document id → graded relevance
 
@@ -77,7 +79,9 @@ def load_qrels(path: Path) -> Qrels:
     """BEIR qrels TSV (`query-id corpus-id score`, header optional) or TREC qrels (`qid 0 docid rel`)."""
     out: Qrels = {}
     for number, line in _lines(path):
-        parts = line.split("\t") if "\t" in line else line.split()
+        tabbed = "\t" in line
+        # whitespace-separated (TREC) fields carry whitespace and % percent-encoded, as qa writes them (runs.py)
+        parts = line.split("\t") if tabbed else [decode_id(p) for p in line.split()]
         if number == 1 and len(parts) >= 3 and not _is_int(parts[-1]):
             continue  # the BEIR header: query-id corpus-id score
         if len(parts) == 4:
