@@ -286,10 +286,20 @@ def compare_command(run_a: Path, run_b: Path, qrels_file: Path | None, measures:
               help="Calibration: share of answerable questions at or above the `unsure` edge (below it: "
               "`not_answered`), in every set.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write [QA_RETRIEVAL_FILE; eval/retrieval.json].")
+@click.option("--beir", "beir_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Tune on a BEIR folder's judgements instead (nDCG@10 of documents): mode and fusion chosen on "
+              "--tune-split, figures reported on --test-split.")
+@click.option("--tune-split", default="dev", show_default=True, help="--beir: the qrels split to tune on.")
+@click.option("--test-split", default="test", show_default=True, help="--beir: the qrels split to report.")
 def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...], split: str,
-                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None) -> None:
-    """Choose fusion/ranking settings on labelled questions, or (--calibration-only) re-fit answerability;
-    writes the retrieval settings file, which `qa build` copies into the index manifest."""
+                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None,
+                 beir_dir: Path | None, tune_split: str, test_split: str) -> None:
+    """Choose fusion/ranking settings on labelled questions (or a BEIR folder's judgements), or
+    (--calibration-only) re-fit answerability; writes the retrieval settings file, which `qa build` copies
+    into the index manifest."""
+    if beir_dir is not None:
+        _tune_judged(beir_dir, index_dirs, tune_split, test_split, out)
+        return
     from qa.evaluation import load_questions, split_questions
     from qa.evaluation.tune import read_settings, tune, write
     from qa.search.retriever import Retriever
@@ -320,6 +330,41 @@ def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...]
     click.echo(f"chosen: {result.config}")
     click.echo(f"wrote {written} (calibrations kept: re-fit them with `qa tune --calibration-only`); "
                "run `qa build` to copy it into an index")
+
+
+def _tune_judged(beir_dir: Path, index_dirs: tuple[Path, ...], tune_split: str, test_split: str,
+                 out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from qa.evaluation.judged_tune import tune_judged
+    from qa.evaluation.judgements import load_beir
+    from qa.evaluation.tune import read_settings, write
+    from qa.search.retriever import Retriever
+
+    if len(index_dirs) > 1:
+        raise click.UsageError("--beir tunes on one index (the one built from that BEIR folder)")
+    settings = get_settings()
+    index_dir = index_dirs[0] if index_dirs else settings.index
+    tune_set, test_set = load_beir(beir_dir, tune_split), load_beir(beir_dir, test_split)
+    retriever = Retriever.load(index_dir, settings)
+    result = tune_judged(retriever, tune_set, test_set, log=lambda line: click.echo(f"  better: {line}"))
+    path = out or settings.retrieval_file
+    current = read_settings(path)
+    written = write(path, result.to_json(str(beir_dir))
+                    | {k: current[k] for k in ("calibrations", "calibrated", "read") if k in current})
+    for split_name, rows in ((tune_set.name, result.tune), (test_set.name, result.test)):
+        table = Table(title=f"{split_name} ({'tuned on' if rows is result.tune else 'reported'})")
+        names = list(next(iter(rows.values())))
+        for col in ("mode", *names):
+            table.add_column(col, justify="left" if col == "mode" else "right")
+        for mode, values in rows.items():
+            table.add_row(mode, *(f"{values[n]:.4f}" for n in names))
+        Console(width=120).print(table)
+    click.echo(f"chosen: {result.config} (best mode on {tune_set.name}: {result.best_mode}; "
+               f"{result.tried} settings tried)")
+    click.echo(f"wrote {written} (calibrations and read settings kept); run `qa build` to copy it into an index"
+               + ("" if result.best_mode == "hybrid" else f", and search with QA_MODE={result.best_mode}"))
 
 
 def _question_index_pairs(files: list[Path], dirs: list[Path]) -> list[tuple[Path, Path]]:
