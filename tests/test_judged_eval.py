@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -137,6 +138,8 @@ def test_jsonl_corpus_through_the_http_api(beir, settings_factory, embedder) -> 
         assert top["article"]["id"] == target and top["source"]["file"].startswith("corpus.jsonl:")
         r = client.post("/v1/search", json={"query": "anything", "articles": [target]})
         assert r.status_code == 200 and {h["article"]["id"] for h in r.json()["results"]} == {target}
+        r = client.get(f"/v1/articles/{quote(target)}")
+        assert r.status_code == 200 and r.json()["id"] == target and r.json()["file"].startswith("corpus.jsonl:")
 
 
 # -- qa eval --beir, runs, qa compare, qa tune --beir -------------------------------------------------------
