@@ -123,6 +123,14 @@ def test_jsonl_corpus_keeps_ids_and_cites_lines(beir, settings_factory, embedder
         "docs.jsonl:2: skipped: not JSON: Expecting property name enclosed in double quotes (column 2)",
         "docs.jsonl:3: skipped: empty `text`", "docs.jsonl:4: skipped: repeated _id 'a b/ç'"]
 
+    # incremental: an edited line re-embeds that document only
+    other = json.dumps({"_id": "b", "title": "U", "text": "Bats hunt at dusk."})
+    corpus.write_text(good + "\n" + other + "\n")
+    build(settings_factory(index=tmp_path / "idx"), corpus, tmp_path / "idx", embedder=embedder)
+    corpus.write_text(good + "\n" + other.replace("dusk", "dawn") + "\n")
+    again = build(settings_factory(index=tmp_path / "idx"), corpus, tmp_path / "idx", embedder=embedder)
+    assert again.changed == ["b"] and again.unchanged == 1 and again.embedded == 1
+
 
 def test_jsonl_corpus_through_the_http_api(beir, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
