@@ -7,7 +7,7 @@ each for `--queries` of them) and the same paragraphs as one Markdown file each.
 alternation so machine load falls on both alike: `qa build` of the Markdown folder, then `qa build` of the
 BEIR folder followed by `qa eval --beir` (hybrid, dense, lexical; every judged query of the test split).
 Each is a child process from scratch (fresh index folder, model load included): what a user waits for.
-Reports medians to bench/results/<date>-beir-<docs>.json and .md.
+Reports medians to bench/results/<date>-beir-<docs>.json and .md, rewritten after every repetition.
 """
 
 from __future__ import annotations
@@ -67,13 +67,18 @@ def main() -> None:
             last = {"markdown_summary": md_out.strip().splitlines()[-1], "jsonl_summary": build_out.strip().splitlines()[-1],
                     "eval": json.loads((work / f"eval-{n}.json").read_text())}
             print(f"run {n + 1}: markdown build {md_s:.1f} s; jsonl build {build_s:.1f} s + eval {eval_s:.1f} s", flush=True)
+            report(args, rows, last)
+
+
+def report(args: argparse.Namespace, rows: dict[str, list[float]], last: dict[str, object]) -> None:
+    """Medians so far to <stem>.json and .md (written after every repetition)."""
     medians = {k: round(statistics.median(v), 2) for k, v in rows.items()}
     ratio = round(medians["jsonl_total_s"] / medians["markdown_build_s"], 2)
     ev = last["eval"]
     assert isinstance(ev, dict)
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "docs": args.docs, "queries": args.queries, "judged_test_queries": ev["queries"], "repeats": args.repeats,
+        "docs": args.docs, "queries": args.queries, "judged_test_queries": ev["queries"], "repeats": len(rows['markdown_build_s']),
         "runs": rows, "medians": medians, "ratio_build_eval_vs_markdown_build": ratio, "target_ratio": 3.0,
         "markdown_summary": last["markdown_summary"], "jsonl_summary": last["jsonl_summary"],
         "measures": ev["measures"], "search_seconds": ev["search_seconds"],
@@ -82,7 +87,7 @@ def main() -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     lines = [f"# BEIR build + eval vs Markdown build: {args.docs} documents, {args.queries} queries", "",
-             f"{result['date']}, {result['machine']}, {args.repeats} repetitions (medians), each a fresh `qa` process.",
+             f"{result['date']}, {result['machine']}, {len(rows['markdown_build_s'])} repetitions (medians), each a fresh `qa` process.",
              "", "| | median s | runs |", "| --- | ---: | --- |"]
     lines += [f"| {k} | {medians[k]} | {', '.join(map(str, v))} |" for k, v in rows.items()]
     lines += ["", f"(JSONL build + eval) / Markdown build = **{ratio}×** (target ≤ 3×)", "",
@@ -91,7 +96,7 @@ def main() -> None:
               " | ".join(next(iter(ev["measures"].values()))) + " |", "| --- |" + " ---: |" * len(next(iter(ev["measures"].values())))]
     lines += [f"| {m} | " + " | ".join(f"{v:.4f}" for v in vals.values()) + " |" for m, vals in ev["measures"].items()]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from qa.build.plan import Previous
 from qa.build.report import BuildReport, Reporter
 from qa.index.contract import chunker_settings
 from qa.ingest.articles import find_files, read_text, text_hash
-from qa.ingest.chunk_files import ChunkedFile, chunk_files
+from qa.ingest.chunk_files import ChunkedFile, chunk_articles, chunk_files
 from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
 from qa.ingest.documents import documents_file, read_documents
 from qa.records import Article, ArticleInfo, Chunk, Problem
@@ -54,7 +54,7 @@ def chunk(
     chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
     jsonl = documents_file(seeds)
     if jsonl is not None:
-        return chunk_documents(jsonl, chunker, previous, report, reporter, meanwhile)
+        return chunk_documents(jsonl, chunker, previous, report, reporter, processes, meanwhile)
     files = find_files(seeds)
     reporter.stage("load + chunk", len(files))
     reuse = previous.reuse()
@@ -99,43 +99,44 @@ def chunk_documents(
     previous: Previous,
     report: BuildReport,
     reporter: Reporter,
+    processes: int = 1,
     meanwhile: Callable[[], object] | None = None,
 ) -> Corpus:
     """Every document of a JSONL file, in line order: a document whose line hashes as the index's is taken
-    from the index, any other is split (in this process: one line is cheap to parse, embedding is the cost)."""
-    if meanwhile:
-        meanwhile()
+    from the index; the others are split in `processes` worker processes while this thread runs `meanwhile`,
+    as Markdown files are."""
     reuse = previous.reuse()
     old_hashes = previous.manifest.articles if previous.manifest else {}
-    corpus = Corpus()
     documents = list(read_documents(path))
+    fresh = [a for a, _ in documents if a is not None and reuse.get(a.id) != a.content_hash]
+    results = chunk_articles(fresh, chunker, processes, meanwhile)
+    corpus = Corpus()
     reporter.stage("load + chunk", len(documents))
     start = time.perf_counter()
     for n, (article, problems) in enumerate(documents, 1):
         reporter.advance(n, len(documents), time.perf_counter() - start)
+        if article is not None and reuse.get(article.id) == article.content_hash:
+            chunks, record = previous.chunks[article.id], previous.infos[article.id]
+            report.unchanged += 1
+        elif article is not None:
+            done: ChunkedFile = next(results)
+            problems = problems + done.problems
+            if done.article is None:
+                article = None
+            else:
+                chunks, record = done.chunks, info(article)
+                (report.changed if article.id in old_hashes else report.added).append(article.id)
         report.problems.extend(problems)
         for p in problems:
             reporter.problem(p)
         if article is None:
             continue
         corpus.hashes[article.id] = article.content_hash
-        if reuse.get(article.id) == article.content_hash:
-            chunks, record = previous.chunks[article.id], previous.infos[article.id]
-            report.unchanged += 1
-        else:
-            try:
-                chunks = chunker.chunk(article)
-            except Exception as exc:  # noqa: BLE001  (one odd document must not sink a build)
-                del corpus.hashes[article.id]
-                failed = Problem(article.file, None, f"could not be split into passages: {exc!r}")
-                report.problems.append(failed)
-                reporter.problem(failed)
-                continue
-            record = info(article)
-            (report.changed if article.id in old_hashes else report.added).append(article.id)
         corpus.chunks.extend(chunks)
         corpus.regions.extend(regions(article.raw_text, chunks))
         corpus.infos.append(record)
+    if meanwhile and not fresh:
+        meanwhile()
     return corpus
 
 
