@@ -247,3 +247,18 @@ def test_jsonl_eval_writes_section_runs_and_qrels(seed_index: Path, tmp_path: Pa
     assert len(run) == len(lines)
     assert all(len({d for d, _ in docs}) == len(docs) for docs in run.values())
     assert evaluate(qrels, run).mean("nDCG@10") > 0.5
+
+
+def test_jsonl_build_in_worker_processes_gives_the_same_passages(beir, settings_factory, embedder,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    from qa.build import build
+    from qa.index import folder as ix
+
+    written, index_dir = beir
+    other = tmp_path / "idx"
+    report = build(settings_factory(index=other), written.folder / "corpus.jsonl", other, embedder=embedder,
+                   processes=2)
+    assert report.articles == 40 and not report.problems
+    one = [c.to_dict() for c in ix.read_chunks(ix.resolve(index_dir))]
+    two = [c.to_dict() for c in ix.read_chunks(ix.resolve(other))]
+    assert one == two
