@@ -207,6 +207,10 @@ def test_compare_tells_a_clearly_worse_run_apart(beir, tmp_path: Path) -> None: 
     ndcg = diff.measures[0]
     assert ndcg.measure == "nDCG@10" and ndcg.diff < -0.3 and ndcg.losses >= 12
     assert ndcg.p_randomization < 0.01 and ndcg.p_t < 0.01 and diff.moved
+    with pytest.raises(InvalidRequest, match="none of the 16 judged queries"):
+        compare_runs(qrels, run, {"elsewhere": run[next(iter(run))]})
+    half = dict(list(run.items())[:8])
+    assert compare_runs(qrels, run, half).missing == (0, 8)
     # exact test by hand: three equal differences, 2 of the 8 sign patterns are as extreme
     assert randomization_p(np.array([1.0, 1.0, 1.0])) == pytest.approx(0.25)
 

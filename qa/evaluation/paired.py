@@ -56,6 +56,7 @@ class Comparison:
     permutations: str  # "exact (2^n)" or the number of draws
     measures: list[MeasureComparison]
     moved: list[Moved]  # by the first measure, largest |B − A| first
+    missing: tuple[int, int] = (0, 0)  # judged queries absent from A, from B (each scores 0 there)
 
 
 def randomization_p(diffs: np.ndarray, draws: int = 10_000, seed: int = 0) -> float:
@@ -95,6 +96,10 @@ def compare_runs(
     queries = scores_a.queries
     if not queries:
         raise InvalidRequest("no judged query (one with a relevant document) to compare on", code="bad_qrels")
+    missing = (sum(1 for q in queries if not run_a.get(q)), sum(1 for q in queries if not run_b.get(q)))
+    if max(missing) == len(queries):
+        raise InvalidRequest(f"run {names[0] if missing[0] == len(queries) else names[1]} holds none of the "
+                             f"{len(queries)} judged queries: wrong qrels?", code="bad_run")
     out = []
     for m in measures:
         a = np.array([scores_a.per_query[m][q] for q in queries])
@@ -107,7 +112,8 @@ def compare_runs(
     moved = sorted((Moved(q, scores_a.per_query[first][q], scores_b.per_query[first][q]) for q in queries),
                    key=lambda mv: (-abs(mv.b - mv.a), mv.query))
     permutations = "exact (2^n)" if len(queries) <= EXACT_UP_TO else f"{draws} draws, seed {seed}"
-    return Comparison(names[0], names[1], len(queries), permutations, out, [mv for mv in moved[:top] if mv.b != mv.a])
+    return Comparison(names[0], names[1], len(queries), permutations, out, [mv for mv in moved[:top] if mv.b != mv.a],
+                      missing)
 
 
 def find_qrels(run: Path) -> Path:
@@ -133,6 +139,9 @@ def render(comparison: Comparison, console: object) -> None:
                       f"{m.wins}/{m.ties}/{m.losses}", f"{m.p_randomization:.4f}", f"{m.p_t:.4f}")
     console.print(table)
     console.print(f"test: {TEST_NAME}; randomization over {comparison.permutations}; * p < 0.05")
+    if any(comparison.missing):
+        console.print(f"note: judged queries absent from A: {comparison.missing[0]}, from B: {comparison.missing[1]} "
+                      "(scored 0, as trec_eval -c)")
     if comparison.moved:
         first = comparison.measures[0].measure
         console.print(f"moved most on {first}: " + ", ".join(f"{mv.query} {mv.a:.3f}→{mv.b:.3f}"
