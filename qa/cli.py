@@ -31,12 +31,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--seeds", type=click.Path(path_type=Path), help="Folder of *.md articles [QA_SEEDS; seeds].")
+@click.option("--seeds", type=click.Path(path_type=Path),
+              help="Folder of *.md articles, a BEIR folder (corpus.jsonl) or a *.jsonl file of documents "
+              "({_id, title, text}) [QA_SEEDS; seeds].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX; index/default].")
 @click.option("--force", is_flag=True, help="Rebuild everything, reusing nothing from the previous index.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the summary line.")
 def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) -> None:
-    """Build (or incrementally update) an index from every *.md under the seeds folder."""
+    """Build (or incrementally update) an index from every *.md under the seeds folder, or from the documents
+    of a JSONL file / BEIR corpus.jsonl (one line, one article)."""
     from qa.build import build as run_build
     from qa.progress import RichReporter
 
@@ -121,8 +124,9 @@ def mcp(index_dir: Path | None) -> None:
 @click.option("--modes", default="auto", show_default=True,
               help="Comma-separated retrieval modes; `hybrid+read` (or dense+read, …) lets the reader read. "
               "auto = hybrid,dense,lexical, plus hybrid+read when a reader is installed.")
-@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
-              help="Questions to use: tune = odd id numbers, heldout = even.")
+@click.option("--split", default="all", show_default=True,
+              help="Questions to use: all, tune = odd id numbers, heldout = even. With --beir: the qrels split "
+              "(test, dev, train; all = test).")
 @click.option("--k", "k", type=click.IntRange(10, 50), default=10, show_default=True, help="Passages per question.")
 @click.option("--json", "json_file", type=click.Path(path_type=Path),
               help="Full results as JSON [eval/reports/<index>-<split>.json].")
@@ -133,11 +137,26 @@ def mcp(index_dir: Path | None) -> None:
               help="Largest allowed drop of any metric against the baseline.")
 @click.option("--save-baseline", type=click.Path(path_type=Path), help="Also write this run (no passages) here.")
 @click.option("--verbose", "-v", is_flag=True, help="List every question, not only the misses.")
+@click.option("--beir", "beir_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="A BEIR dataset folder (queries.jsonl, qrels/<split>.tsv): rank documents, report nDCG@10, "
+              "R@100, MRR@10 … (pytrec_eval) and write one TREC run per mode. --split then names the qrels split.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Queries (BEIR queries.jsonl or id<TAB>text), with --qrels: as --beir.")
+@click.option("--qrels", "qrels_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TREC (`qid 0 docid rel`) or BEIR (`query-id corpus-id score`) qrels, graded.")
+@click.option("--depth", type=click.IntRange(10, 1000), default=100, show_default=True,
+              help="--beir/--qrels: documents ranked per query.")
 def eval_command(
     questions_file: Path, index_dir: Path | None, modes: str, split: str, k: int, json_file: Path | None,
     html_file: Path | None, baseline: Path | None, tolerance: float, save_baseline: Path | None, verbose: bool,
+    beir_dir: Path | None, queries_file: Path | None, qrels_file: Path | None, depth: int,
 ) -> None:
-    """Score retrieval on an eval set: recall/MRR/nDCG, answer-in-passage, answerability, latency."""
+    """Score retrieval on an eval set: recall/MRR/nDCG, answer-in-passage, answerability, latency; or (--beir,
+    --queries + --qrels) on relevance judgements with the field's measures. Every run is written as a TREC run
+    file (and our eval sets' gold as qrels) beside the JSON report."""
+    if beir_dir or queries_file or qrels_file:
+        _eval_judged(index_dir, modes, split, beir_dir, queries_file, qrels_file, depth, json_file)
+        return
     from rich.console import Console
 
     from qa.evaluation import EvalReport, load_questions, run_eval, split_questions
@@ -152,6 +171,8 @@ def eval_command(
     if bad or not mode_list:
         raise click.BadParameter(f"modes must be among {', '.join(MODES)} (each optionally +read)",
                                  param_hint="--modes")
+    if split not in ("all", "tune", "heldout"):
+        raise click.BadParameter("for an eval set, one of all, tune, heldout", param_hint="--split")
     settings = get_settings()
     index_dir = index_dir or settings.index
     questions = split_questions(load_questions(questions_file), split)
@@ -167,10 +188,85 @@ def eval_command(
     json_path = report.save(json_file or stem.with_suffix(".json"))
     html_path = write_html(report, html_file or stem.with_suffix(".html"), comparison)
     click.echo(f"wrote {json_path} and {html_path}")
+    click.echo("wrote " + ", ".join(map(str, _section_runs(report, json_path))) + " (TREC runs and qrels: "
+               "`qa compare A.run B.run` tests two of them)")
     if save_baseline:
         click.echo(f"saved baseline {report.save(save_baseline, hits=False)}")
     if comparison is not None and not comparison.passed:
         sys.exit(1)
+
+
+def _section_runs(report, json_path: Path) -> list[Path]:  # type: ignore[no-untyped-def]
+    """The eval's section-level runs (one per mode) and the qrels its gold implies, beside its JSON report."""
+    from qa.evaluation.judged import run_path
+    from qa.evaluation.runs import write_qrels, write_run
+    from qa.evaluation.section_runs import section_qrels, section_run
+
+    stem = json_path.with_suffix("")
+    paths = [write_qrels(stem.with_name(stem.name + ".qrels"), section_qrels(report))]
+    for mode, mode_report in report.modes.items():
+        paths.append(write_run(run_path(stem, mode), section_run(mode_report), tag=f"qa-{mode}"))
+    return paths
+
+
+def _eval_judged(index_dir: Path | None, modes: str, split: str, beir_dir: Path | None, queries_file: Path | None,
+                 qrels_file: Path | None, depth: int, json_file: Path | None) -> None:
+    from rich.console import Console
+
+    from qa.evaluation.judged import render, run_judged
+    from qa.evaluation.judgements import load, load_beir
+    from qa.search.retriever import MODES, Retriever
+
+    if beir_dir is not None:
+        if queries_file or qrels_file:
+            raise click.UsageError("give --beir DIR, or --queries and --qrels, not both")
+        judgements = load_beir(beir_dir, "test" if split == "all" else split)
+    elif queries_file is None or qrels_file is None:
+        raise click.UsageError("--queries and --qrels go together")
+    else:
+        judgements = load(queries_file, qrels_file)
+    mode_list = list(MODES) if modes == "auto" else [m.strip() for m in modes.split(",") if m.strip()]
+    if not mode_list or any(m not in MODES for m in mode_list):
+        raise click.BadParameter(f"with judgements, modes are among {', '.join(MODES)} (the reader does not "
+                                 "read here)", param_hint="--modes")
+    settings = get_settings()
+    index_dir = index_dir or settings.index
+    retriever = Retriever.load(index_dir, settings)
+    report = run_judged(retriever, judgements, mode_list, depth)
+    render(report, Console(width=max(Console().width, 120)))
+    stem = json_file.with_suffix("") if json_file else Path("eval/reports") / f"{Path(index_dir).name}-{judgements.name}"
+    paths = report.save(stem, {q: judgements.qrels[q] for q in judgements.judged})
+    click.echo(f"wrote {paths[0]}, the TREC runs {', '.join(map(str, paths[1:-1]))} and their qrels {paths[-1]}")
+
+
+@main.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("run_b", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--qrels", "qrels_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TREC or BEIR qrels [the <stem>.qrels `qa eval` wrote beside RUN_A].")
+@click.option("--measures", default="nDCG@10,R@100,MRR@10", show_default=True,
+              help="Comma-separated, among nDCG@10, R@10, R@100, MRR@10, MAP@100, P@10.")
+@click.option("--html", "html_file", type=click.Path(path_type=Path), help="Also write an HTML report here.")
+def compare_command(run_a: Path, run_b: Path, qrels_file: Path | None, measures: str, html_file: Path | None) -> None:
+    """Compare two TREC run files on the same judgements: per-measure differences, win/tie/loss, and paired
+    significance tests (Fisher randomization and paired t)."""
+    from rich.console import Console
+
+    from qa.evaluation.judgements import load_qrels
+    from qa.evaluation.measures import MEASURES
+    from qa.evaluation.paired import compare_runs, find_qrels, render, write_html
+    from qa.evaluation.runs import read_run
+
+    names = [m.strip() for m in measures.split(",") if m.strip()]
+    if not names or any(m not in MEASURES for m in names):
+        raise click.BadParameter(f"measures among {', '.join(MEASURES)}", param_hint="--measures")
+    qrels_path = qrels_file or find_qrels(run_a)
+    comparison = compare_runs(load_qrels(qrels_path), read_run(run_a), read_run(run_b), names,
+                              names=(str(run_a), str(run_b)))
+    click.echo(f"qrels: {qrels_path}")
+    render(comparison, Console(width=max(Console().width, 120)))
+    if html_file:
+        click.echo(f"wrote {write_html(comparison, html_file)}")
 
 
 @main.command("tune")
@@ -190,10 +286,20 @@ def eval_command(
               help="Calibration: share of answerable questions at or above the `unsure` edge (below it: "
               "`not_answered`), in every set.")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write [QA_RETRIEVAL_FILE; eval/retrieval.json].")
+@click.option("--beir", "beir_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Tune on a BEIR folder's judgements instead (nDCG@10 of documents): mode and fusion chosen on "
+              "--tune-split, figures reported on --test-split.")
+@click.option("--tune-split", default="dev", show_default=True, help="--beir: the qrels split to tune on.")
+@click.option("--test-split", default="test", show_default=True, help="--beir: the qrels split to report.")
 def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...], split: str,
-                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None) -> None:
-    """Choose fusion/ranking settings on labelled questions, or (--calibration-only) re-fit answerability;
-    writes the retrieval settings file, which `qa build` copies into the index manifest."""
+                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None,
+                 beir_dir: Path | None, tune_split: str, test_split: str) -> None:
+    """Choose fusion/ranking settings on labelled questions (or a BEIR folder's judgements), or
+    (--calibration-only) re-fit answerability; writes the retrieval settings file, which `qa build` copies
+    into the index manifest."""
+    if beir_dir is not None:
+        _tune_judged(beir_dir, index_dirs, tune_split, test_split, out)
+        return
     from qa.evaluation import load_questions, split_questions
     from qa.evaluation.tune import read_settings, tune, write
     from qa.search.retriever import Retriever
@@ -224,6 +330,41 @@ def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...]
     click.echo(f"chosen: {result.config}")
     click.echo(f"wrote {written} (calibrations kept: re-fit them with `qa tune --calibration-only`); "
                "run `qa build` to copy it into an index")
+
+
+def _tune_judged(beir_dir: Path, index_dirs: tuple[Path, ...], tune_split: str, test_split: str,
+                 out: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from qa.evaluation.judged_tune import tune_judged
+    from qa.evaluation.judgements import load_beir
+    from qa.evaluation.tune import read_settings, write
+    from qa.search.retriever import Retriever
+
+    if len(index_dirs) > 1:
+        raise click.UsageError("--beir tunes on one index (the one built from that BEIR folder)")
+    settings = get_settings()
+    index_dir = index_dirs[0] if index_dirs else settings.index
+    tune_set, test_set = load_beir(beir_dir, tune_split), load_beir(beir_dir, test_split)
+    retriever = Retriever.load(index_dir, settings)
+    result = tune_judged(retriever, tune_set, test_set, log=lambda line: click.echo(f"  better: {line}"))
+    path = out or settings.retrieval_file
+    current = read_settings(path)
+    written = write(path, result.to_json(str(beir_dir))
+                    | {k: current[k] for k in ("calibrations", "calibrated", "read") if k in current})
+    for split_name, rows in ((tune_set.name, result.tune), (test_set.name, result.test)):
+        table = Table(title=f"{split_name} ({'tuned on' if rows is result.tune else 'reported'})")
+        names = list(next(iter(rows.values())))
+        for col in ("mode", *names):
+            table.add_column(col, justify="left" if col == "mode" else "right")
+        for mode, values in rows.items():
+            table.add_row(mode, *(f"{values[n]:.4f}" for n in names))
+        Console(width=120).print(table)
+    click.echo(f"chosen: {result.config} (best mode on {tune_set.name}: {result.best_mode}; "
+               f"{result.tried} settings tried)")
+    click.echo(f"wrote {written} (calibrations and read settings kept); run `qa build` to copy it into an index"
+               + ("" if result.best_mode == "hybrid" else f", and search with QA_MODE={result.best_mode}"))
 
 
 def _question_index_pairs(files: list[Path], dirs: list[Path]) -> list[tuple[Path, Path]]:

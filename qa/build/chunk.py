@@ -16,8 +16,9 @@ from qa.build.plan import Previous
 from qa.build.report import BuildReport, Reporter
 from qa.index.contract import chunker_settings
 from qa.ingest.articles import find_files, read_text, text_hash
-from qa.ingest.chunk_files import ChunkedFile, chunk_files
+from qa.ingest.chunk_files import ChunkedFile, chunk_articles, chunk_files
 from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
+from qa.ingest.documents import documents_file, read_documents
 from qa.records import Article, ArticleInfo, Chunk, Problem
 from qa.settings import Settings
 
@@ -48,8 +49,12 @@ def chunk(
 ) -> Corpus:
     """All articles under `seeds`, in file order; fills the report's added / changed / unchanged / problems.
 
-    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model)."""
+    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model).
+    `seeds` may also be a JSONL file of documents or a BEIR folder (qa/ingest/documents.py)."""
     chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
+    jsonl = documents_file(seeds)
+    if jsonl is not None:
+        return chunk_documents(jsonl, chunker, previous, report, reporter, processes, meanwhile)
     files = find_files(seeds)
     reporter.stage("load + chunk", len(files))
     reuse = previous.reuse()
@@ -85,6 +90,53 @@ def chunk(
         corpus.chunks.extend(done.chunks)
         corpus.regions.extend(regions(done.article.raw_text, done.chunks))
         corpus.infos.append(info(done.article))
+    return corpus
+
+
+def chunk_documents(
+    path: Path,
+    chunker: Chunker,
+    previous: Previous,
+    report: BuildReport,
+    reporter: Reporter,
+    processes: int = 1,
+    meanwhile: Callable[[], object] | None = None,
+) -> Corpus:
+    """Every document of a JSONL file, in line order: a document whose line hashes as the index's is taken
+    from the index; the others are split in `processes` worker processes while this thread runs `meanwhile`,
+    as Markdown files are."""
+    reuse = previous.reuse()
+    old_hashes = previous.manifest.articles if previous.manifest else {}
+    documents = list(read_documents(path))
+    fresh = [a for a, _ in documents if a is not None and reuse.get(a.id) != a.content_hash]
+    results = chunk_articles(fresh, chunker, processes, meanwhile)
+    corpus = Corpus()
+    reporter.stage("load + chunk", len(documents))
+    start = time.perf_counter()
+    for n, (article, problems) in enumerate(documents, 1):
+        reporter.advance(n, len(documents), time.perf_counter() - start)
+        if article is not None and reuse.get(article.id) == article.content_hash:
+            chunks, record = previous.chunks[article.id], previous.infos[article.id]
+            report.unchanged += 1
+        elif article is not None:
+            done: ChunkedFile = next(results)
+            problems = problems + done.problems
+            if done.article is None:
+                article = None
+            else:
+                chunks, record = done.chunks, info(article)
+                (report.changed if article.id in old_hashes else report.added).append(article.id)
+        report.problems.extend(problems)
+        for p in problems:
+            reporter.problem(p)
+        if article is None:
+            continue
+        corpus.hashes[article.id] = article.content_hash
+        corpus.chunks.extend(chunks)
+        corpus.regions.extend(regions(article.raw_text, chunks))
+        corpus.infos.append(record)
+    if meanwhile and not fresh:
+        meanwhile()
     return corpus
 
 

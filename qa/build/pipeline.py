@@ -20,6 +20,7 @@ from qa.embed.model import text_key
 from qa.errors import QAError
 from qa.index import folder as ix
 from qa.index.contract import LEXICAL_TEXT_VERSION, retrieval_entry
+from qa.ingest.documents import documents_file
 from qa.settings import Settings
 
 
@@ -43,8 +44,9 @@ def build(
     index_dir = index_dir or settings.index
     reporter = reporter or Reporter()
     t0 = time.perf_counter()
-    if not seeds.is_dir():
-        raise QAError(f"seeds folder {seeds} does not exist: pass --seeds DIR", code="no_seeds", status=400)
+    if not seeds.is_dir() and documents_file(seeds) is None:
+        raise QAError(f"seeds folder {seeds} does not exist: pass --seeds DIR (a folder of *.md, a BEIR folder or "
+                      "a *.jsonl file of documents)", code="no_seeds", status=400)
     report = BuildReport(index_dir=index_dir)
     model = _Model(settings, embedder)
 

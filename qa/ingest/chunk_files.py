@@ -35,6 +35,38 @@ def chunk_file(path: Path, root: Path, chunker: Chunker) -> ChunkedFile:
         return ChunkedFile(None, [*problems, failed], [])
 
 
+def chunk_article(article: Article, chunker: Chunker) -> ChunkedFile:
+    """Split one loaded article (a JSONL document); a chunker failure is that article's problem."""
+    try:
+        return ChunkedFile(article, [], chunker.chunk(article))
+    except Exception as exc:  # noqa: BLE001
+        return ChunkedFile(None, [Problem(article.file, None, f"could not be split into passages: {exc!r}")], [])
+
+
+def chunk_articles(
+    articles: Sequence[Article],
+    chunker: Chunker,
+    processes: int = 1,
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterator[ChunkedFile]:
+    """`chunk_article` over loaded articles, in order; in worker processes as `chunk_files` does."""
+    if processes <= 1 or len(articles) < 2 * processes:
+        if meanwhile:
+            meanwhile()
+        for article in articles:
+            yield chunk_article(article, chunker)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = partial(chunk_article, chunker=chunker)
+        results = pool.map(job, articles, chunksize=max(1, len(articles) // (8 * processes)))
+        if meanwhile:
+            meanwhile()
+        yield from results
+
+
 def chunk_files(
     files: Sequence[Path],
     root: Path,
