@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from qa.ingest.chunk_files import ChunkedFile, chunk_files
 from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
 from qa.records import Article, ArticleInfo, Chunk, Problem
 from qa.settings import Settings
+
+Split = Callable[[Sequence[Path], Path, Chunker], Iterator[ChunkedFile]]  # files, root, chunker → in order
 
 
 @dataclass
@@ -45,17 +47,20 @@ def chunk(
     reporter: Reporter,
     processes: int = 1,
     meanwhile: Callable[[], object] | None = None,
+    split: Split | None = None,
 ) -> Corpus:
     """All articles under `seeds`, in file order; fills the report's added / changed / unchanged / problems.
 
-    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model)."""
+    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model), or
+    by `split` when given (a Ray cluster: `RayEngine.chunk_files`)."""
     chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
     files = find_files(seeds)
     reporter.stage("load + chunk", len(files))
     reuse = previous.reuse()
     scanned = {path: read_text(path, seeds) for path in files} if reuse else {}
     unchanged = {p for p, (aid, text, _) in scanned.items() if text is not None and reuse.get(aid) == text_hash(text)}
-    results = chunk_files([p for p in files if p not in unchanged], seeds, chunker, processes, meanwhile)
+    todo = [p for p in files if p not in unchanged]
+    results = split(todo, seeds, chunker) if split else chunk_files(todo, seeds, chunker, processes, meanwhile)
     old_hashes = previous.manifest.articles if previous.manifest else {}
     corpus = Corpus()
     start = time.perf_counter()
