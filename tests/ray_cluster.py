@@ -69,7 +69,7 @@ class RayCluster:
     def alive(self) -> int:
         """Alive nodes, as `ray status` counts them (-1 while the cluster cannot answer)."""
         run = subprocess.run([RAY, "status", f"--address={self.address}"], env=self.env(), capture_output=True,
-                             text=True, timeout=60)
+                             check=False, text=True, timeout=60)
         if run.returncode != 0 or "Active:" not in run.stdout:
             return -1
         active = run.stdout.split("Active:", 1)[1].split("Pending:", 1)[0]

@@ -17,6 +17,7 @@ Ray is imported only here, and only when a build asks for it (the optional extra
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,8 @@ from qa.ingest.chunker import Chunker
 from qa.settings import Settings
 
 FILES_PER_BATCH = 8
-PASSAGES_PER_BATCH = 256  # per embedding call on a worker: sorted by length within, batch_size at a time
+PASSAGES_PER_BATCH = 256  # at most, per embedding call on a worker (sorted by length within, batch_size at a time)
+BATCHES_PER_WORKER = 4  # at least, where passages allow: every actor gets work, and a slow one holds up less
 
 
 class RayBuildError(QAError):
@@ -125,6 +127,7 @@ class RayEngine:
         self.gpus = float(ray.cluster_resources().get("GPU", 0.0))
         import ray.data
 
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # the build's own reporter tells progress
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = True
@@ -139,9 +142,10 @@ class RayEngine:
     def workers(self) -> int:
         return self.options.workers or max(1, self.nodes)
 
-    def _remote_args(self) -> dict[str, Any]:
-        # a lost worker fails the build, never a silent partial result
-        return {"max_restarts": 0, "max_task_retries": 0}
+    def _pool(self, blocks: int) -> Any:
+        import ray.data
+
+        return ray.data.ActorPoolStrategy(size=max(1, min(self.workers, blocks)))
 
     def _run(self, stage: str, ds: Any) -> list[dict[str, Any]]:
         try:
@@ -160,11 +164,13 @@ class RayEngine:
             return iter(())
         import ray.data
 
-        ds: Any = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(files)])
+        blocks = -(-len(files) // FILES_PER_BATCH)
+        ds: Any = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(files)],
+                                      override_num_blocks=blocks)
         ds = ds.map_batches(
             _Chunk, fn_constructor_kwargs={"root": str(root), "chunker": chunker_settings(self.settings)},
-            batch_size=FILES_PER_BATCH, concurrency=self.workers, num_cpus=self.options.worker_cpus,
-            **self._remote_args(),
+            batch_size=FILES_PER_BATCH, compute=self._pool(blocks), num_cpus=self.options.worker_cpus,
+            ray_remote_args_fn=no_retries,
         )
         rows = sorted(self._run("read + chunk", ds), key=lambda r: int(r["i"]))
         if len(rows) != len(files):
@@ -183,16 +189,18 @@ class RayEngine:
 
         # similar lengths travel together, so the workers' batches pad little (as the local build sorts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        per_batch = max(1, min(PASSAGES_PER_BATCH, -(-len(texts) // (BATCHES_PER_WORKER * self.workers))))
+        blocks = -(-len(texts) // per_batch)
         ds: Any = ray.data.from_items([{"i": i, "text": texts[i], "spans": pickle.dumps(list(spans[i]))}
-                                       for i in order])
+                                       for i in order], override_num_blocks=blocks)
         gpu = self.gpus > 0
         s = self.settings
         ds = ds.map_batches(
             _Embed,
             fn_constructor_kwargs={"backend": s.backend, "batch_size": s.batch_size, "precision": s.precision,
                                    "threads": max(1, int(self.options.worker_cpus)), "gpu": gpu},
-            batch_size=PASSAGES_PER_BATCH, concurrency=self.workers, num_cpus=self.options.worker_cpus,
-            num_gpus=1 if gpu else None, **self._remote_args(),
+            batch_size=per_batch, compute=self._pool(blocks), num_cpus=self.options.worker_cpus,
+            num_gpus=1 if gpu else None, ray_remote_args_fn=no_retries,
         )
         t0 = time.perf_counter()
         done = 0
@@ -213,6 +221,12 @@ class RayEngine:
         if progress:
             progress(done, len(texts), time.perf_counter() - t0)
         return out, per
+
+
+def no_retries() -> dict[str, Any]:
+    """Actors are not restarted nor their calls retried (Ray Data's default is forever): a lost worker fails
+    the build rather than leaving it waiting or half-done."""
+    return {"max_restarts": 0, "max_task_retries": 0}
 
 
 def failed(stage: str, exc: BaseException) -> RayBuildError:
