@@ -79,7 +79,7 @@ def build(
 
         def write(tmp: Path) -> ix.Manifest:
             written = write_store(settings, tmp, index_dir, old, corpus.chunks, vectors, report.removed, force,
-                                  reporter)
+                                  reporter, corpus.regions)
             return manifest(settings, corpus, written, retrieval)
 
         write_and_publish(index_dir, write, vectors, sentences, corpus, on_written)
@@ -115,7 +115,8 @@ def same_store(store: dict[str, object], settings: Settings) -> bool:
     if settings.store == "milvus":
         from qa.index.stores.milvus_store import check_uri
 
-        return store.get("uri") == check_uri(settings.milvus_uri)
+        # a collection from before rows carried their records is written again, once
+        return store.get("uri") == check_uri(settings.milvus_uri) and bool(store.get("records"))
     return True
 
 
