@@ -252,7 +252,7 @@ def markdown(data: dict[str, Any]) -> str:
              f"Machine: {data.get('machine', '')}. Commands: `make bench-ray` (bench/ray_bench.py).", ""]
     if "throughput" in data:
         t = data["throughput"]
-        lines += ["## Build throughput (frontlines, from scratch, into Milvus Lite)", "",
+        lines += [f"## Build throughput ({t['corpus']}, from scratch, into Milvus Lite)", "",
                   "| build | passages | seconds | passages/s | × local |", "| --- | --- | --- | --- | --- |"]
         for name, row in t["builds"].items():
             lines.append(f"| {name} | {row['embedded']} | {row['seconds']} | {row['passages_per_s']} | "
@@ -280,6 +280,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["throughput", "replica", "all"])
     ap.add_argument("--seeds", type=Path, default=FRONTLINES)
+    ap.add_argument("--articles", type=int, default=0, help="throughput: only the first N articles (0 = all)")
     ap.add_argument("--synthetic", type=int, default=100_000, help="passages of the synthetic corpus (0 = none)")
     args = ap.parse_args()
     data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -288,7 +289,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-ray-bench-") as tmp:
         work = Path(tmp)
         if args.what in ("throughput", "all"):
-            data["throughput"] = throughput(args.seeds, work / "t")
+            seeds = args.seeds
+            if args.articles:
+                seeds = work / "seeds"
+                seeds.mkdir(parents=True)
+                for path in sorted(args.seeds.glob("*.md"))[: args.articles]:
+                    shutil.copy(path, seeds / path.name)
+            data["throughput"] = throughput(seeds, work / "t")
+            data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
