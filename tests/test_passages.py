@@ -58,6 +58,7 @@ def test_records_read_on_demand_equal_the_in_memory_ones(pair, index) -> None:  
     assert isinstance(store.chunks, StorePassages) and not isinstance(memory.chunks, StorePassages)
     assert len(store.chunks) == len(memory.chunks) > 25
     assert store.sentences is None and store.article_vectors is None and store.on_demand
+    assert store.disabled() == ["sentence_ranking", "article_prior"] and memory.disabled() == []
     regions = ix.read_regions(ix.resolve(index[0]), memory.chunks)
     assert regions is not None
     for article in {c.article_id for c in memory.chunks}:
@@ -182,3 +183,23 @@ def _old_collection(client, name: str) -> None:  # type: ignore[no-untyped-def]
     index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
     index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+
+
+def test_the_api_serves_from_records_on_demand_and_says_so(index, pair, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from qa.serve.api import create_app
+
+    memory, _ = pair
+    index_dir, _ = index
+    app = create_app(settings_factory(index=index_dir, records="store"), embedder=embedder)
+    with TestClient(app) as c:
+        v = c.get("/version").json()["index"]
+        assert v["records"] == "store" and v["disabled"] == ["sentence_ranking", "article_prior"]
+        got = c.get("/v1/passages", params={"article": "desna_barracks_airstrike"}).json()
+        want = sorted(memory.passages_of("desna_barracks_airstrike"), key=lambda c: (c.start, c.ordinal))
+        assert [p["passage_id"] for p in got["passages"]] == [c.id for c in want] and got["count"] == len(want)
+        art = c.get("/v1/articles/desna_barracks_airstrike").json()
+        assert art["passages"] == len(want)
+        r = c.post("/v1/search", json={"query": "Antonivskyi Bridge", "k": 3}).json()
+        assert [h["text"] for h in r["results"]] == [h.chunk.text for h in memory.search("Antonivskyi Bridge", k=3).hits]

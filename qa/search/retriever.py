@@ -211,6 +211,15 @@ class Retriever:
         """Release the store's connection (a Milvus client); FAISS holds nothing to release."""
         self.store.close()
 
+    def disabled(self) -> list[str]:
+        """Search stages off for this replica: with records on demand, those needing every passage in memory."""
+        off = []
+        if self.sentences is None:
+            off.append("sentence_ranking")
+        if self.article_vectors is None:
+            off.append("article_prior")
+        return off
+
     def info(self) -> dict[str, Any]:
         return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}
 
