@@ -121,7 +121,10 @@ def _same_hits(a: Path, b: Path, settings_factory, embedder) -> None:  # type: i
         for q in QUESTIONS:
             for mode in ("hybrid", "dense", "lexical"):
                 ha, hb = ra.search(q, k=5, mode=mode).hits, rb.search(q, k=5, mode=mode).hits
-                assert [h.chunk.id for h in ha] == [h.chunk.id for h in hb], (q, mode)
+                assert ha[0].chunk.id == hb[0].chunk.id and len(ha) == len(hb) == 5, (q, mode)
+                # the same top 5, except two passages tied to within the vectors' 1e-4 may trade places
+                for x, y in zip(ha, hb, strict=True):
+                    assert x.chunk.id == y.chunk.id or abs(x.score - y.score) < 1e-4, (q, mode, x.score, y.score)
     finally:
         ra.close()
         rb.close()
