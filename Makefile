@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test test-fast eval eval-frontlines calibrate bench bench-milvus accel-prepare lint clean
+.PHONY: help install build serve test test-fast eval eval-frontlines calibrate bench bench-milvus bench-ray accel-prepare lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/query_embed.py
 	$(MAKE) --no-print-directory bench-milvus
+
+bench-ray: $(STAMP) ## builds through a local 1- and 2-node Ray cluster vs one process; replica RSS with records on demand (writes bench/results/ray.json)
+	$(BIN)/python bench/ray_bench.py throughput --articles 40
+	$(BIN)/python bench/ray_bench.py replica --synthetic 100000
 
 bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes bench/results/milvus.json)
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q

@@ -37,13 +37,24 @@ def main() -> None:
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX; index/default].")
 @click.option("--force", is_flag=True, help="Rebuild everything, reusing nothing from the previous index.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the summary line.")
-def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool) -> None:
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Read, chunk and embed on a Ray cluster (pip install 'qa[ray]'): ADDRESS, else QA_RAY_ADDRESS, "
+              "else auto (a cluster started here with `ray start`).")
+def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool, ray_address: str | None) -> None:
     """Build (or incrementally update) an index from every *.md under the seeds folder, or from the documents
     of a JSONL file / BEIR corpus.jsonl (one line, one article)."""
     from qa.build import build as run_build
     from qa.progress import RichReporter
 
     settings = get_settings()
+    if ray_address is not None:
+        from qa.build.ray_engine import RayEngine, RayOptions
+
+        options = RayOptions.from_settings(settings, ray_address or None)
+        with RayEngine(settings, options) as engine, RichReporter(quiet=quiet) as reporter:
+            report = run_build(settings, seeds, index_dir, reporter=reporter, force=force, engine=engine)
+        click.echo(report.summary())
+        return
     with RichReporter(quiet=quiet) as reporter:
         processes = settings.threads or os.cpu_count() or 1  # read and chunk on every core (see qa.build.build)
         report = run_build(settings, seeds, index_dir, reporter=reporter, force=force, processes=processes)

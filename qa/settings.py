@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     )
     hnsw_threshold: int = Field(50_000, ge=1, description="Vector count from which `auto` uses HNSW.")
 
+    # distributed builds (`qa build --ray`, the optional extra qa[ray]; docs/operations.md)
+    ray_address: str | None = Field(
+        None, description="Ray cluster for `qa build --ray` without an address: `auto` (a cluster started on this "
+        "machine with `ray start`), `host:6379`, or `ray://host:10001`.",
+    )
+    ray_workers: int = Field(0, ge=0, le=4096, description="Ray actors per build stage (0 = one per alive node).")
+    ray_worker_cpus: float = Field(1.0, gt=0, le=256, description="CPUs each Ray actor reserves (and torch threads).")
+    records: Literal["memory", "store"] = Field(
+        "memory", description="Passage records: all of chunks.jsonl in memory, or read on demand from the Milvus "
+        "collection (`store`: replicas hold no corpus; sentence ranking and the article prior are off).",
+    )
+
     # retrieval
     mode: Mode = Field("hybrid", description="Default retrieval mode.")
     k: int = Field(5, ge=1, le=50, description="Default number of results.")

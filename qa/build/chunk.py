@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from qa.ingest.chunker import Chunker, ChunkerConfig, sections_of
 from qa.ingest.documents import documents_file, read_documents
 from qa.records import Article, ArticleInfo, Chunk, Problem
 from qa.settings import Settings
+
+Split = Callable[[Sequence[Path], Path, Chunker], Iterator[ChunkedFile]]  # files, root, chunker → in order
 
 
 @dataclass
@@ -46,10 +48,12 @@ def chunk(
     reporter: Reporter,
     processes: int = 1,
     meanwhile: Callable[[], object] | None = None,
+    split: Split | None = None,
 ) -> Corpus:
     """All articles under `seeds`, in file order; fills the report's added / changed / unchanged / problems.
 
-    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model).
+    Files are split in `processes` worker processes while this thread runs `meanwhile` (loading the model), or
+    by `split` when given (a Ray cluster: `RayEngine.chunk_files`).
     `seeds` may also be a JSONL file of documents or a BEIR folder (qa/ingest/documents.py)."""
     chunker = Chunker(ChunkerConfig(**chunker_settings(settings)))
     jsonl = documents_file(seeds)
@@ -60,7 +64,8 @@ def chunk(
     reuse = previous.reuse()
     scanned = {path: read_text(path, seeds) for path in files} if reuse else {}
     unchanged = {p for p, (aid, text, _) in scanned.items() if text is not None and reuse.get(aid) == text_hash(text)}
-    results = chunk_files([p for p in files if p not in unchanged], seeds, chunker, processes, meanwhile)
+    todo = [p for p in files if p not in unchanged]
+    results = split(todo, seeds, chunker) if split else chunk_files(todo, seeds, chunker, processes, meanwhile)
     old_hashes = previous.manifest.articles if previous.manifest else {}
     corpus = Corpus()
     start = time.perf_counter()

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from qa.build.plan import Vectors
 from qa.build.report import Reporter
-from qa.embed.embedder import Embedder
+from qa.embed.embedder import Progress
 from qa.embed.model import DIM, text_key
 from qa.embed.sentences import SentenceVectors, spans_in
 from qa.records import Chunk
+
+
+class Encoder(Protocol):
+    """What embeds a build's passages: an `Embedder` here, or `RayEngine` on a cluster."""
+
+    def encode_with_sentences(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], progress: Progress | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
 
 def missing(chunks: Sequence[Chunk], vectors: Vectors) -> list[int]:
@@ -20,7 +29,7 @@ def missing(chunks: Sequence[Chunk], vectors: Vectors) -> list[int]:
     return sorted({k: i for i, k in enumerate(keys) if k not in vectors}.values())
 
 
-def embed(chunks: Sequence[Chunk], vectors: Vectors, embedder: Callable[[], Embedder], reporter: Reporter) -> int:
+def embed(chunks: Sequence[Chunk], vectors: Vectors, embedder: Callable[[], Encoder], reporter: Reporter) -> int:
     """Adds the missing passages' vectors to `vectors` (loading the model only if any); returns how many."""
     todo = missing(chunks, vectors)
     if not todo:

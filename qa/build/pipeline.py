@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.build.chunk import Corpus, chunk
-from qa.build.embed import embed, stacked
+from qa.build.embed import Encoder, embed, stacked
 from qa.build.plan import Previous, plan
 from qa.build.report import BuildReport, Reporter
 from qa.build.write import manifest, write_and_publish, write_store
@@ -23,6 +25,9 @@ from qa.index.contract import LEXICAL_TEXT_VERSION, retrieval_entry
 from qa.ingest.documents import documents_file
 from qa.settings import Settings
 
+if TYPE_CHECKING:
+    from qa.build.ray_engine import RayEngine
+
 
 def build(
     settings: Settings,
@@ -33,13 +38,17 @@ def build(
     force: bool = False,
     on_written: Callable[[Path], None] | None = None,
     processes: int = 1,
+    engine: RayEngine | None = None,
 ) -> BuildReport:
     """Build or update the index; returns what was done. Problems in files are reported, not raised.
 
     processes > 1 (what `qa build` passes: the number of cores) reads and chunks the files in that many worker
     processes when something is to be embedded, while this thread loads the model. Worker processes are
     started with `spawn`, which re-imports the caller's main module: a script calling this with processes > 1
-    needs the usual `if __name__ == "__main__":` guard, so the default is 1."""
+    needs the usual `if __name__ == "__main__":` guard, so the default is 1.
+
+    With `engine` (`qa build --ray`: a connected `qa.build.ray_engine.RayEngine`) the files are read and split,
+    and the passages embedded, on a Ray cluster; planning, reuse, the store writes and the publish stay here."""
     seeds = seeds or settings.seeds
     index_dir = index_dir or settings.index
     reporter = reporter or Reporter()
@@ -53,9 +62,9 @@ def build(
     with ix.build_lock(index_dir):
         previous = plan(settings, index_dir, force)
         # From scratch, the files are parsed and split in worker processes while this thread loads the model.
-        from_scratch = not previous.reuse() and not previous.vectors
+        from_scratch = not previous.reuse() and not previous.vectors and engine is None
         corpus = chunk(settings, seeds, previous, report, reporter, processes if from_scratch else 1,
-                       model.preload if from_scratch else None)
+                       model.preload if from_scratch else None, engine.chunk_files if engine else None)
         old = previous.manifest
         report.removed = sorted(set(old.articles) - set(corpus.hashes)) if old else []
         report.articles, report.chunks = len(corpus.infos), len(corpus.chunks)
@@ -65,13 +74,14 @@ def build(
             report.seconds = time.perf_counter() - t0
             return report
 
-        report.embedded = embed(corpus.chunks, previous.vectors, model.get, reporter)
+        encoder: Callable[[], Encoder] = model.get if engine is None else partial(_same, engine)
+        report.embedded = embed(corpus.chunks, previous.vectors, encoder, reporter)
         vectors, sentences = stacked(corpus.chunks, previous.vectors)
         reporter.stage("index", None)
 
         def write(tmp: Path) -> ix.Manifest:
             written = write_store(settings, tmp, index_dir, old, corpus.chunks, vectors, report.removed, force,
-                                  reporter)
+                                  reporter, corpus.regions)
             return manifest(settings, corpus, written, retrieval)
 
         write_and_publish(index_dir, write, vectors, sentences, corpus, on_written)
@@ -107,8 +117,13 @@ def same_store(store: dict[str, object], settings: Settings) -> bool:
     if settings.store == "milvus":
         from qa.index.stores.milvus_store import check_uri
 
-        return store.get("uri") == check_uri(settings.milvus_uri)
+        # a collection from before rows carried their records is written again, once
+        return store.get("uri") == check_uri(settings.milvus_uri) and bool(store.get("records"))
     return True
+
+
+def _same(engine: RayEngine) -> Encoder:
+    return engine
 
 
 class _Model:

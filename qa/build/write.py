@@ -40,6 +40,7 @@ def write_store(
     removed: Sequence[str],
     force: bool,
     reporter: Reporter,
+    regions: Sequence[str] | None = None,
 ) -> Written:
     """Vectors and BM25: FAISS + bm25s files in `tmp`, or the index's not-live Milvus collection brought up to
     date (qa/index/stores/milvus_build.py)."""
@@ -50,7 +51,7 @@ def write_store(
         reporter.stage("milvus upsert", None)
         store = milvus_build.build(
             settings.milvus_uri, index_dir, previous.store if previous else None, chunks, vectors, texts, removed,
-            force, reporter.advance, settings.milvus_token,
+            force, reporter.advance, settings.milvus_token, regions, tmp / ix.IDF,
         )
         return Written(store, lexical_entry("milvus-bm25"))
     from qa.index.stores.faiss_store import FaissStore

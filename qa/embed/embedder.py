@@ -48,9 +48,11 @@ class Embedder:
     """Encodes passages and queries to unit-length float32 vectors of DIM dimensions. Thread-safe once loaded."""
 
     def __init__(
-        self, backend: str = "torch", batch_size: int = 32, cache_dir: Path | None = None, precision: str = "auto"
+        self, backend: str = "torch", batch_size: int = 32, cache_dir: Path | None = None, precision: str = "auto",
+        device: str = "cpu",
     ) -> None:
         self.backend = backend
+        self.device = device  # "cuda" on a GPU (Ray build workers); torch backend only
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path(".cache/qa")
         self.precision = resolve_precision(backend, precision)
@@ -78,7 +80,7 @@ class Embedder:
         if self.backend == "torch":
             from sentence_transformers import SentenceTransformer
 
-            return SentenceTransformer(str(model_path()), device="cpu")
+            return SentenceTransformer(str(model_path()), device=self.device)
         from qa.embed.onnx_backend import load_onnx_model
 
         return load_onnx_model(self.backend, self.cache_dir)
@@ -156,8 +158,10 @@ class Embedder:
 
         input_ids, mask = padded(ids, pad_to, self.model.tokenizer.pad_token_id or 0)
         features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(input_ids)}
+        if self.device != "cpu":
+            features = {k: v.to(self.device) for k, v in features.items()}
         with torch.inference_mode():
-            hidden = self.model[0](features)["token_embeddings"].float().numpy()
+            hidden = self.model[0](features)["token_embeddings"].float().cpu().numpy()
         return [hidden[r, : len(row)] for r, row in enumerate(ids)]
 
     def _token_embeddings(self, ids: list[list[int]]) -> list[np.ndarray]:

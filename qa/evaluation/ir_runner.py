@@ -9,7 +9,7 @@ read here: this ranks what retrieval finds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,7 +66,7 @@ def rank_documents(
     return RunResult(run, time.perf_counter() - t0)
 
 
-def documents(chunks: list[Chunk], ranked: list[tuple[int, float]], depth: int,
+def documents(chunks: Sequence[Chunk], ranked: list[tuple[int, float]], depth: int,
               key: Callable[[Chunk], str] = article_key) -> Ranking:
     """Passage ranking (row, score) → document ranking: each document at its best passage, `depth` of them."""
     seen: dict[str, float] = {}

@@ -33,6 +33,7 @@ VECTORS = "vectors.npy"
 SENTENCES = "sentences.npz"  # sentence vectors per passage (qa/embed/sentences.py); optional: older indexes lack it
 REGIONS = "regions.jsonl"  # each passage's raw region (raw_text[start:end]), in chunks.jsonl's order; optional: older
 # indexes lack it (their answers then carry no source offsets)
+IDF = "idf.json"  # BM25 idf per analysed term, beside a Milvus index (highlights weigh terms without the records)
 KEEP_VERSIONS = 2
 
 
@@ -149,6 +150,15 @@ def read_regions(folder: Path, chunks: Sequence[Chunk]) -> list[str] | None:
     if any(not isinstance(r, str) or len(r) != c.end - c.start for r, c in zip(regions, chunks, strict=True)):
         return None
     return regions
+
+
+def read_idf(folder: Path) -> dict[str, float] | None:
+    """The index's saved BM25 idf, or None when it has none (a FAISS index, or built before it was saved)."""
+    try:
+        data = json.loads((folder / IDF).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 def write_sentences(folder: Path, sentences: SentenceVectors) -> None:

@@ -10,8 +10,9 @@ This is the Python API for backends that embed `qa`::
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from qa.errors import InvalidRequest, NotFound
 from qa.index import folder as ix
 from qa.index.contract import expected
 from qa.index.lexical import LexicalIndex
+from qa.index.passages import StorePassages
 from qa.index.retrieval import MODES, RetrievalConfig
 from qa.index.stores import LexicalSearch, VectorStore, open_store
 from qa.ingest.tokens import count_tokens
@@ -30,7 +32,7 @@ from qa.search.candidates import ms
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
 from qa.search.reading import load_reader
-from qa.search.sources import SourceRegions
+from qa.search.sources import Regions, SourceRegions
 from qa.search.stages import SearchState, Stage
 from qa.settings import Settings, get_settings
 
@@ -45,7 +47,7 @@ class Retriever:
         self,
         folder: Path,
         manifest: ix.Manifest,
-        chunks: list[Chunk],
+        chunks: Sequence[Chunk],
         articles: list[ArticleInfo],
         store: VectorStore,
         lexical: LexicalSearch,
@@ -63,20 +65,28 @@ class Retriever:
         self.stages = stages
         self.reader = reader
         self.read_default = reader is not None  # `read` when a query does not say (QA_READ)
-        self.sources = SourceRegions(folder, chunks)  # answers' raw regions, from the index folder only
         self.config = RetrievalConfig.from_manifest(manifest.retrieval)  # `qa tune` swaps in other settings
+        self.idf: dict[str, float] | None = lexical.idf()  # weights for highlights
+        self.article_vectors: ArticleVectors | None = None
+        self.sentences: SentenceVectors | None = None
+        self._rows_by_article: dict[str, np.ndarray] = {}
+        if isinstance(chunks, StorePassages):
+            # records on demand (QA_RECORDS=store): nothing that needs every passage in memory; the
+            # best-sentence ranking and the article prior are off (docs/operations.md)
+            self.on_demand = True
+            self.sources: Regions = chunks
+            return
+        self.on_demand = False
+        self.sources = SourceRegions(folder, chunks)  # answers' raw regions, from the index folder only
         rows: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
             rows.setdefault(c.article_id, []).append(i)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
-        self.idf: dict[str, float] | None = lexical.idf()  # weights for highlights
         try:
-            self.article_vectors: ArticleVectors | None = ArticleVectors(
-                chunks, np.asarray(ix.read_vectors(folder))
-            )
+            self.article_vectors = ArticleVectors(chunks, np.asarray(ix.read_vectors(folder)))
         except (OSError, ValueError):
             self.article_vectors = None
-        self.sentences: SentenceVectors | None = ix.read_sentences(folder, len(chunks))
+        self.sentences = ix.read_sentences(folder, len(chunks))
 
     @classmethod
     def load(
@@ -87,9 +97,12 @@ class Retriever:
         folder = ix.resolve(Path(index_dir) if index_dir is not None else settings.index)
         manifest = ix.read_manifest(folder)
         ix.check_compatible(manifest, expected(settings))
-        chunks = ix.read_chunks(folder)
+        on_demand = settings.records == "store"
+        chunks: Sequence[Chunk] | None = None if on_demand else ix.read_chunks(folder)
         articles = ix.read_articles(folder)
         store = open_store(folder, manifest, settings, chunks)
+        if chunks is None:
+            chunks = cast(StorePassages, getattr(store, "chunks"))  # noqa: B009  (a Milvus store's, on demand)
         lexical = store.lexical_index() or LexicalIndex.load(folder, len(chunks))
         embedder = embedder or Embedder.from_settings(settings)
         reader = load_reader(settings)
@@ -120,8 +133,18 @@ class Retriever:
     def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
         if articles is None:
             return None
-        parts = [self._rows_by_article[a] for a in articles if a in self._rows_by_article]
+        parts = [self._article_rows(a) for a in articles]
+        parts = [p for p in parts if len(p)]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def _article_rows(self, article_id: str) -> np.ndarray:
+        if isinstance(self.chunks, StorePassages):
+            return self.chunks.rows_of(article_id)
+        return self._rows_by_article.get(article_id, np.zeros(0, np.int64))
+
+    def passages_of(self, article_id: str) -> list[Chunk]:
+        """One article's passages, in index order (read on demand with QA_RECORDS=store)."""
+        return [self.chunks[int(r)] for r in self._article_rows(article_id)]
 
     def search(
         self,
@@ -187,6 +210,15 @@ class Retriever:
     def close(self) -> None:
         """Release the store's connection (a Milvus client); FAISS holds nothing to release."""
         self.store.close()
+
+    def disabled(self) -> list[str]:
+        """Search stages off for this replica: with records on demand, those needing every passage in memory."""
+        off = []
+        if self.sentences is None:
+            off.append("sentence_ranking")
+        if self.article_vectors is None:
+            off.append("article_prior")
+        return off
 
     def info(self) -> dict[str, Any]:
         return {"id": self.manifest.id, "model": self.manifest.model.get("name"), "built_at": self.manifest.built_at}

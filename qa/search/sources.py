@@ -8,9 +8,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from qa.index import folder as ix
 from qa.records import Chunk
+
+
+class Regions(Protocol):
+    """What the read stage asks for a passage's raw region: `SourceRegions`, or the records read on demand
+    (`qa.index.passages.StorePassages`)."""
+
+    def region(self, chunk: Chunk) -> str | None: ...
 
 
 class SourceRegions:

@@ -7,7 +7,7 @@ read-only index a stage may use (the `Retriever` is one). The list of stages is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from qa.reader.model import Reader
     from qa.records import Answer, Chunk, Hit
     from qa.search.ranking import ArticleVectors
-    from qa.search.sources import SourceRegions
+    from qa.search.sources import Regions
 
 
 class Scored(NamedTuple):
@@ -73,13 +73,13 @@ class SearchState:
 class SearchIndex(Protocol):
     """What stages may read: one loaded index version (`qa.search.retriever.Retriever` is one)."""
 
-    chunks: list[Chunk]
+    chunks: Sequence[Chunk]
     store: VectorStore
     lexical: LexicalSearch
     embedder: Embedder
     config: RetrievalConfig
     reader: Reader | None
-    sources: SourceRegions
+    sources: Regions
 
     @property
     def article_vectors(self) -> ArticleVectors | None: ...

@@ -116,6 +116,8 @@ async def version(request: Request) -> dict[str, Any]:
             "corpus_hash": m.corpus_hash,
             "counts": m.counts,
             "store": str(m.store.get("kind", "faiss")),
+            "records": "store" if r.on_demand else "memory",
+            "disabled": r.disabled(),
         }
     return {"package": {"name": "qa", "version": __version__}, "index": index}
 

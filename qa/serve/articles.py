@@ -38,7 +38,7 @@ async def get_article(
 ) -> dict[str, Any]:
     """One article by id (looked up in the index only; unknown ids are 404 `unknown_article`)."""
     info = retriever.article(article_id)
-    passages = sum(1 for c in retriever.chunks if c.article_id == info.id)
+    passages = len(retriever.passages_of(info.id))
     return _summary(info) | {"file": info.file, "content_hash": info.content_hash, "passages": passages}
 
 
@@ -50,9 +50,7 @@ async def article_passages(
     """The article's indexed passages in reading order (by source offset): infobox, lead, then sections.
     Split sections repeat a short sentence at the start of the next part. Unknown ids are 404."""
     info = retriever.article(article)
-    chunks = sorted(
-        (c for c in retriever.chunks if c.article_id == info.id), key=lambda c: (c.start, c.ordinal)
-    )
+    chunks = sorted(retriever.passages_of(info.id), key=lambda c: (c.start, c.ordinal))
     return {
         "article": {"id": info.id, "title": info.title},
         "count": len(chunks),

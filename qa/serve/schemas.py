@@ -276,6 +276,12 @@ class IndexSummary(IndexInfo):
     corpus_hash: str
     counts: dict[str, int] = Field(description="Articles, passages, … in the index.")
     store: str = Field(description="Vector store kind.", examples=["faiss"])
+    records: Literal["memory", "store"] = Field(
+        "memory", description="Where passage records are read from: all in memory, or on demand from the store "
+        "(QA_RECORDS=store).")
+    disabled: list[str] = Field(
+        default_factory=list, description="Search stages off for this replica (with records on demand: "
+        "`sentence_ranking`, `article_prior`, which need every passage in memory).")
 
 
 class VersionInfo(BaseModel):

@@ -48,6 +48,9 @@ def _create(client: Any, name: str, dim: int, server: bool) -> None:
     schema.add_field("h", DataType.VARCHAR, max_length=32)  # content hash: unchanged rows are not rewritten
     schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
     schema.add_field("bm25_text", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True)
+    # the passage's whole record (`Chunk.to_dict()` + its raw region) as JSON: what replicas read on demand
+    # (QA_RECORDS=store, qa/index/passages.py) instead of holding chunks.jsonl in memory
+    schema.add_field("record", DataType.VARCHAR, max_length=MAX_TEXT)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_function(
@@ -69,7 +72,9 @@ def _create(client: Any, name: str, dim: int, server: bool) -> None:
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
 
-FIELDS = {"pid", "article_id", "section", "anchor", "file", "start", "end", "h", "text", "bm25_text", "dense", "sparse"}
+FIELDS = {"pid", "article_id", "section", "anchor", "file", "start", "end", "h", "text", "bm25_text", "record", "dense",
+          "sparse"}
+log = logging.getLogger("qa.build")
 
 
 def _compatible(client: Any, name: str, dim: int) -> bool:
@@ -126,11 +131,15 @@ def build(
     force: bool = False,
     progress: Progress | None = None,
     token: str | None = None,
+    regions: Sequence[str] | None = None,
+    idf_path: Path | None = None,
 ) -> dict[str, Any]:
     """Bring the not-live collection of this index up to date; returns the manifest's `store` entry.
 
     `previous` is the live manifest's store entry (or None). Rows are upserted by passage id only when new
-    or changed; passages that are gone (removed articles, edited text) are deleted.
+    or changed; passages that are gone (removed articles, edited text) are deleted. Each row carries the
+    passage's record with its raw region (`regions`, row for row); `idf_path` receives the BM25 idf of the
+    analysed texts (what highlights weigh terms by, without the records in memory).
     """
     uri = check_uri(uri)
     base = collection_base(index_dir)
@@ -142,6 +151,9 @@ def build(
     t0 = time.perf_counter()
     try:
         if client.has_collection(target) and (force or not _compatible(client, target, dim)):
+            if not force:
+                log.warning("Milvus collection %s predates this schema (no `record` field, or other dimensions): "
+                            "it is written again in full, once", target)
             client.drop_collection(target)
         if not client.has_collection(target):
             _create(client, target, dim, is_server(uri))
@@ -149,10 +161,13 @@ def build(
             client.load_collection(target)
         have = _existing(client, target)
         bm25 = analyse(lexical_texts)
-        todo, want = _changed(chunks, vectors, bm25, have)
+        if idf_path is not None:
+            write_idf(idf_path, bm25)
+        regions = list(regions) if regions is not None else [""] * len(chunks)
+        todo, want = _changed(chunks, vectors, bm25, regions, have)
         deleted = _delete_stale(client, target, have, want, removed_articles)
         for i in range(0, len(todo), BATCH):
-            client.upsert(target, [_row(chunks[j], vectors[j], bm25[j], h) for j, h in todo[i : i + BATCH]])
+            client.upsert(target, [_row(chunks[j], vectors[j], bm25[j], regions[j], h) for j, h in todo[i : i + BATCH]])
             if progress:
                 progress(min(i + BATCH, len(todo)), len(todo), time.perf_counter() - t0)
         client.flush(target)  # seal the writes into segments (Lite searches an unsealed memtable row by row)
@@ -170,6 +185,7 @@ def build(
         "uri": uri,
         "collection": target,
         "index_type": "HNSW" if is_server(uri) else "FLAT",
+        "records": True,  # rows carry their `record` (QA_RECORDS=store); an entry without it names an older schema
         "upserted": len(todo),
         "deleted": deleted,
         "seconds": round(time.perf_counter() - t0, 3),
@@ -177,14 +193,15 @@ def build(
 
 
 def _changed(
-    chunks: Sequence[Chunk], vectors: np.ndarray, bm25: Sequence[str], have: dict[str, tuple[str, str]]
+    chunks: Sequence[Chunk], vectors: np.ndarray, bm25: Sequence[str], regions: Sequence[str],
+    have: dict[str, tuple[str, str]],
 ) -> tuple[list[tuple[int, str]], set[str]]:
     """(position, content hash) of the passages to upsert (new or changed), and every passage id wanted."""
     todo: list[tuple[int, str]] = []
     want: set[str] = set()
-    for i, (c, v, b) in enumerate(zip(chunks, vectors, bm25)):
+    for i, (c, v, b, r) in enumerate(zip(chunks, vectors, bm25, regions)):
         h = hashlib.sha1(
-            json.dumps([c.article_id, c.section_path, c.anchor, c.file, c.start, c.end, c.text, b]).encode()
+            json.dumps([c.to_dict(), b, r]).encode()
             + np.asarray(v, dtype=np.float32).tobytes()
         ).hexdigest()[:32]
         want.add(c.id)
@@ -193,12 +210,34 @@ def _changed(
     return todo, want
 
 
-def _row(c: Chunk, vector: np.ndarray, bm25: str, h: str) -> dict[str, Any]:
+def record(c: Chunk, region: str) -> str:
+    """The `record` field: the passage's record and raw region, as JSON (qa/index/passages.py reads it)."""
+    data = json.dumps(c.to_dict() | {"region": region}, ensure_ascii=False)
+    if len(data.encode("utf-8")) > MAX_TEXT:  # a passage past 64 KB: keep the record, drop its region
+        data = json.dumps(c.to_dict() | {"region": None}, ensure_ascii=False)
+    if len(data.encode("utf-8")) > MAX_TEXT:
+        raise QAError(f"passage {c.id} of {c.file} is too long for Milvus' {MAX_TEXT}-byte record field: "
+                      "lower QA_MAX_TOKENS", code="passage_too_long", status=400)
+    return data
+
+
+def write_idf(path: Path, analysed: Sequence[str]) -> None:
+    """BM25 idf of every analysed term (as `LexicalIndex.idf`), as JSON."""
+    from collections import Counter
+
+    df = Counter(t for text in analysed for t in set(text.split()))
+    n = float(len(analysed))
+    idf = {t: float(np.log1p((n - d + 0.5) / (d + 0.5))) for t, d in sorted(df.items())}
+    path.write_text(json.dumps(idf, ensure_ascii=False), encoding="utf-8")
+
+
+def _row(c: Chunk, vector: np.ndarray, bm25: str, region: str, h: str) -> dict[str, Any]:
     """One collection row (made per batch: millions of rows never sit in memory)."""
     return {
         "pid": c.id, "article_id": c.article_id, "section": json.dumps(list(c.section_path)),
         "anchor": c.anchor, "file": c.file, "start": int(c.start), "end": int(c.end), "h": h,
-        "text": clip(c.text), "bm25_text": clip(bm25), "dense": np.asarray(vector, np.float32).tolist(),
+        "text": clip(c.text), "bm25_text": clip(bm25), "record": record(c, region),
+        "dense": np.asarray(vector, np.float32).tolist(),
     }
 
 

@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -33,6 +33,16 @@ from qa.errors import QAError
 
 if TYPE_CHECKING:
     from qa.index.retrieval import RetrievalConfig
+
+
+class Rows(Protocol):
+    """Passage id ↔ row: `qa.index.passages.RowIndex` (records in memory) or `StorePassages` (on demand)."""
+
+    def row(self, pid: str, record: str | None = None) -> int | None: ...
+
+    def article(self, row: int) -> str: ...
+
+    def __len__(self) -> int: ...
 
 SCHEMA_VERSION = "qa-milvus-1"  # the collection description (a server keeps it; Lite drops it)
 BATCH = 512  # rows per insert/upsert call: well under gRPC's message limit for 384-d vectors + text
@@ -119,18 +129,49 @@ class MilvusStore:
     kind = "milvus"
     native_hybrid = True
 
-    def __init__(self, client: Any, collection: str, ids: Sequence[str], article_ids: Sequence[str]) -> None:
+    def __init__(self, client: Any, collection: str, ids: Sequence[str], article_ids: Sequence[str],
+                 rows: Rows | None = None) -> None:
+        from qa.index.passages import RowIndex
+
         self.client = client
         self.collection = collection
-        self.row_of = {pid: i for i, pid in enumerate(ids)}
-        self.article_of_row = list(article_ids)
-        self.size = len(ids)
+        self.rows: Rows = rows if rows is not None else RowIndex(ids, article_ids)
+        self.size = len(self.rows)
+        # with records on demand, hits bring their records along (no second round trip for the hits' text)
+        self.fields = ["pid", "record"] if rows is not None else ["pid"]
         self.chunks: Sequence[Any] = ()  # set by `open`: the records, for the highlight idf
+        self.idf_file: Path | None = None  # the build's saved idf (qa/index/folder.py `idf.json`), when present
 
     @classmethod
     def open(cls, store: dict[str, Any], chunks: Sequence[Any], uri: str | None = None,
              token: str | None = None) -> MilvusStore:
         """Open the collection a manifest names (at `uri` when given: replicas may reach it by another name)."""
+        client, name = cls._connect(store, uri, token)
+        opened = cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
+        opened.chunks = chunks
+        return opened
+
+    @classmethod
+    def open_on_demand(cls, store: dict[str, Any], count: int, uri: str | None = None,
+                       token: str | None = None) -> MilvusStore:
+        """Open the collection with its passage records read on demand (`QA_RECORDS=store`): `chunks` is then
+        a `qa.index.passages.StorePassages` over it."""
+        from qa.index.passages import StorePassages
+
+        client, name = cls._connect(store, uri, token)
+        fields = {f.get("name") for f in client.describe_collection(name).get("fields", [])}
+        if "record" not in fields:
+            client.close()
+            raise MilvusError(f"Milvus collection {name} has no `record` field (built before records were stored "
+                              "in Milvus): run `qa build` once, or serve with QA_RECORDS=memory",
+                              code="index_mismatch", status=409)
+        passages = StorePassages(client, name, count)
+        opened = cls(client, name, (), (), rows=passages)
+        opened.chunks = passages
+        return opened
+
+    @staticmethod
+    def _connect(store: dict[str, Any], uri: str | None, token: str | None) -> tuple[Any, str]:
         client = connect(uri or store["uri"], token)
         name = store["collection"]
         try:
@@ -143,9 +184,7 @@ class MilvusStore:
         except BaseException:
             client.close()
             raise
-        opened = cls(client, name, [c.id for c in chunks], [c.article_id for c in chunks])
-        opened.chunks = chunks
-        return opened
+        return client, name
 
     def close(self) -> None:
         self.client.close()
@@ -165,14 +204,15 @@ class MilvusStore:
     def _filter(self, allowed: np.ndarray | None) -> str:
         if allowed is None:
             return ""
-        articles = sorted({self.article_of_row[int(r)] for r in allowed})
+        articles = sorted({self.rows.article(int(r)) for r in allowed})
         return f"article_id in {quote(articles)}"
 
     def _rows(self, hits: list[dict[str, Any]], allowed: np.ndarray | None) -> tuple[list[int], list[dict[str, Any]]]:
         ok = None if allowed is None else {int(r) for r in allowed}
         rows, kept = [], []
         for h in hits:
-            row = self.row_of.get(h["pid"] if "pid" in h else h["id"])
+            entity = h.get("entity") or {}
+            row = self.rows.row(h["pid"] if "pid" in h else h["id"], entity.get("record"))
             if row is None or (ok is not None and row not in ok):
                 continue  # a passage this index version does not know
             rows.append(row)
@@ -196,7 +236,7 @@ class MilvusStore:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         res = self._call(
             self.client.search, self.collection, data=[np.asarray(query, np.float32).ravel().tolist()],
-            anns_field="dense", limit=k, filter=self._filter(allowed), output_fields=["pid"],
+            anns_field="dense", limit=k, filter=self._filter(allowed), output_fields=self.fields,
             search_params={"metric_type": "IP"},
         )
         rows, hits = self._rows(list(res[0]), allowed)
@@ -210,7 +250,7 @@ class MilvusStore:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         res = self._call(
             self.client.search, self.collection, data=[text], anns_field="sparse", limit=k,
-            filter=self._filter(allowed), output_fields=["pid"], search_params={"metric_type": "BM25"},
+            filter=self._filter(allowed), output_fields=self.fields, search_params={"metric_type": "BM25"},
         )
         rows, hits = self._rows(list(res[0]), allowed)
         # Milvus Lite reports BM25 as a negated distance; a server as a positive score.
@@ -241,7 +281,8 @@ class MilvusStore:
         weighted = config.fusion == "weighted" and text
         ranker = WeightedRanker(config.alpha, 1.0 - config.alpha) if weighted else RRFRanker(config.rrf_k)
         res = self._call(
-            self.client.hybrid_search, self.collection, reqs, ranker=ranker, limit=n, output_fields=["pid", "dense"]
+            self.client.hybrid_search, self.collection, reqs, ranker=ranker, limit=n,
+            output_fields=[*self.fields, "dense"]
         )
         rows, hits = self._rows(list(res[0]), allowed)
         fused = [(r, float(h["distance"])) for r, h in zip(rows, hits)]
@@ -278,8 +319,16 @@ class MilvusLexical:
         return self.store.lexical(query, k, allowed)
 
     def idf(self) -> dict[str, float]:
-        """BM25 idf of every stemmed term, as `LexicalIndex.idf` (weights highlights), from the records."""
+        """BM25 idf of every stemmed term, as `LexicalIndex.idf` (weights highlights): the build's saved idf,
+        else (an index built before it was saved) from the records."""
         from collections import Counter
+
+        if self.store.idf_file is not None:
+            from qa.index.folder import read_idf
+
+            saved = read_idf(self.store.idf_file.parent)
+            if saved is not None:
+                return saved
 
         from qa.index.contract import lexical_text
 
