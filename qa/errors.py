@@ -58,3 +58,10 @@ class Overloaded(QAError):
 class ConfigError(QAError):
     status = 500
     code = "config_error"
+
+
+class MilvusError(QAError):
+    """Milvus could not be reached or refused a request."""
+
+    status = 503
+    code = "store_unavailable"

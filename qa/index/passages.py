@@ -22,7 +22,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from qa.errors import IndexCorrupt, QAError
+from qa.errors import IndexCorrupt, MilvusError, QAError
 from qa.records import Chunk
 
 CACHE = 20_000  # records kept (LRU): a few MB; a query touches at most ~100 candidates
@@ -51,8 +51,9 @@ class StorePassages(Sequence[Chunk]):
 
     on_demand = True
 
-    def __init__(self, client: Any, collection: str, count: int, cache: int = CACHE) -> None:
+    def __init__(self, client: Any, collection: str, count: int, cache: int = CACHE, timeout: float = 10.0) -> None:
         self.client = client
+        self.timeout = timeout  # seconds; a Milvus that does not answer becomes a 503
         self.collection = collection
         self.total = count
         self.cache = cache
@@ -162,10 +163,8 @@ class StorePassages(Sequence[Chunk]):
                 self._records.popitem(last=False)
 
     def _query(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
-        from qa.index.stores.milvus_store import SEARCH_TIMEOUT_S, MilvusError
-
         try:
             return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          timeout=SEARCH_TIMEOUT_S))
+                                          timeout=self.timeout))
         except Exception as exc:  # pymilvus' and grpc's own
             raise MilvusError(f"reading passages from Milvus collection {self.collection} failed: {exc}") from exc

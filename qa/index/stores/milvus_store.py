@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import MilvusError, QAError
 
 if TYPE_CHECKING:
     from qa.index.retrieval import RetrievalConfig
@@ -50,13 +50,6 @@ MAX_TEXT = 65_535  # Milvus VARCHAR limit (bytes)
 LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
 SEARCH_TIMEOUT_S = 10.0  # a Milvus that does not answer becomes a 503, not a hung request
 Progress = Callable[[int, int, float], None]
-
-
-class MilvusError(QAError):
-    """Milvus could not be reached or refused a request."""
-
-    status = 503
-    code = "store_unavailable"
 
 
 def is_server(uri: str) -> bool:
@@ -165,7 +158,7 @@ class MilvusStore:
             raise MilvusError(f"Milvus collection {name} has no `record` field (built before records were stored "
                               "in Milvus): run `qa build` once, or serve with QA_RECORDS=memory",
                               code="index_mismatch", status=409)
-        passages = StorePassages(client, name, count)
+        passages = StorePassages(client, name, count, timeout=SEARCH_TIMEOUT_S)
         opened = cls(client, name, (), (), rows=passages)
         opened.chunks = passages
         return opened
