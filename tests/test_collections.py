@@ -340,3 +340,88 @@ def test_mcp_keys_limited_to_collections(mcp_apps: tuple[TestClient, TestClient]
         assert error and body["error"]["status"] == 403 and body["error"]["code"] == "forbidden_collection"
     error, body = _tool_result(_mcp(c, "search", {"query": MOON_Q}, {"Authorization": "Bearer k-all"}))
     assert not error and _articles(body) == {SEED_ARTICLE}
+
+
+# -- a rebuild of one collection while the other serves (a real server under load) ----------------------------
+
+RELOAD_CLIENTS = 6  # 4 on the collection that is not rebuilt, 2 on the one that is
+MAX_REQUESTS = 400  # per client: bounded, whatever the machine's speed
+
+
+@pytest.mark.slow
+def test_a_rebuild_of_one_collection_never_interrupts_the_other(
+    tmp_path: Path, moon_index: Path, settings_factory, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    import threading
+    import time
+
+    from qa.build import build
+    from qa.index import folder as ix
+    from tests.conftest import seeded_index
+    from tests.live_server import serve
+
+    seeds, kherson_dir, kherson_settings = seeded_index(tmp_path, "kherson", settings_factory, embedder)
+    old_kherson = ix.read_manifest(ix.resolve(kherson_dir)).id
+    moon_id = ix.read_manifest(ix.resolve(moon_index)).id
+    spec = f"kherson={kherson_dir},moon={moon_index}"
+    with serve(None, tmp_path / "server", collections=spec, QA_RELOAD_CHECK_S="0.5") as live:
+        expected = httpx.post(f"{live.url}/v1/collections/moon/search", json={"query": MOON_Q, "k": 3}, timeout=30)
+        want = [h["passage_id"] for h in expected.json()["results"]]
+        stop = threading.Event()
+        failures: list[str] = []
+        answers: dict[str, list[str]] = {"moon": [], "kherson": []}  # index ids answered, per collection
+        lock = threading.Lock()
+
+        def client(n: int) -> None:
+            name = "moon" if n < 4 else "kherson"
+            question = MOON_Q if name == "moon" else KHERSON_Q
+            with httpx.Client(base_url=live.url, timeout=30) as c:
+                for _ in range(MAX_REQUESTS):
+                    if stop.is_set():
+                        return
+                    try:
+                        r = c.post(f"/v1/collections/{name}/search", json={"query": question, "k": 3})
+                    except httpx.HTTPError as exc:
+                        failures.append(f"{name}: transport {exc!r}")
+                        continue
+                    if r.status_code != 200:
+                        failures.append(f"{name}: {r.status_code} {r.text[:200]}")
+                        continue
+                    body = r.json()
+                    with lock:
+                        answers[name].append(body["index"]["id"])
+                    if name == "moon" and [h["passage_id"] for h in body["results"]] != want:
+                        failures.append("moon: other passages than before the rebuild")
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(RELOAD_CLIENTS)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            article = seeds / f"{SEED_ARTICLE}.md"
+            article.write_text(article.read_text(encoding="utf-8") + "\n\n## Aftermath in 2023\n\nThe Kakhovka "
+                               "dam was destroyed in June 2023, flooding parts of Kherson.\n", encoding="utf-8")
+            time.sleep(1.05)  # index ids carry the build second
+            build(kherson_settings, seeds, kherson_dir, embedder=embedder)
+            new_kherson = ix.read_manifest(ix.resolve(kherson_dir)).id
+            deadline = time.monotonic() + 60
+            while True:  # the server's link watch notices the new build of kherson
+                listed = {c["name"]: c for c in httpx.get(f"{live.url}/v1/collections", timeout=30).json()["collections"]}
+                if listed["kherson"]["index"]["id"] == new_kherson:
+                    break
+                assert time.monotonic() < deadline, "the new kherson build was never picked up"
+                time.sleep(0.2)
+            time.sleep(2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        assert listed["moon"]["index"]["id"] == moon_id and new_kherson != old_kherson
+        log = live.log.read_text()
+    total = sum(len(v) for v in answers.values()) + len(failures)
+    print(f"{total} requests, {len(failures)} failed; moon {len(answers['moon'])}, kherson {len(answers['kherson'])}")
+    assert failures == [], f"{len(failures)} failed of {total}: {failures[:5]}"
+    assert set(answers["moon"]) == {moon_id}  # the other collection never changed index
+    assert answers["kherson"][0] == old_kherson and answers["kherson"][-1] == new_kherson
+    assert len(answers["moon"]) >= 4 * 5 and len(answers["kherson"]) >= 2 * 5  # counts, not speeds
+    assert "Traceback" not in log
