@@ -425,3 +425,58 @@ def test_a_rebuild_of_one_collection_never_interrupts_the_other(
     assert answers["kherson"][0] == old_kherson and answers["kherson"][-1] == new_kherson
     assert len(answers["moon"]) >= 4 * 5 and len(answers["kherson"]) >= 2 * 5  # counts, not speeds
     assert "Traceback" not in log
+
+
+# -- the page's collection picker (real server, real Chromium) ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_page_picks_a_collection(seed_index: Path, moon_index: Path, tmp_path: Path) -> None:
+    from tests.live_server import serve
+    from tests.test_web import CHROMIUM, CHROMIUM_ARGS, open_tab, wait_for_results
+
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    def hits(page: Any) -> list[str]:
+        return [str(x) for x in page.locator("#qa-results .hit .crumb.article").all_inner_texts()]
+
+    spec = f"kherson={seed_index},moon={moon_index}"
+    with sync_playwright() as pw, serve(None, tmp_path / "two", collections=spec) as two:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        t = open_tab(browser, two.url)
+        page = t.page
+        page.wait_for_selector("#qa-collection-box", state="visible")
+        options = page.locator("#qa-collection option")
+        assert options.all_inner_texts() == ["kherson (1 article)", "moon (2 articles)"]
+        assert page.input_value("#qa-collection") == "kherson"  # the default
+        t.ask(MOON_Q)
+        wait_for_results(t)
+        assert set(hits(page)) == {"Liberation of Kherson"}
+        page.select_option("#qa-collection", "moon")  # asks again, in the other collection
+        page.wait_for_function("() => document.querySelector('#qa-results .crumb.article').textContent === 'Apollo 11'")
+        wait_for_results(t)
+        assert set(hits(page)) <= {"Apollo 11", "Great Barrier Reef"}
+        assert "c=moon" in page.url
+        assert any("/v1/collections/moon/search" in u for u in t.requests)
+        page.locator("#qa-results .hit").first.locator("a.open").click()  # the article, from its collection
+        page.wait_for_selector(".passage.target")
+        assert page.inner_text("#qa-article h1") == "Apollo 11"
+        assert any("/v1/collections/moon/passages?article=apollo_11" in u for u in t.requests)
+        # a shared link opens in its collection
+        t2 = open_tab(browser, two.url)
+        t2.page.goto(two.url + "/?c=moon&q=" + MOON_Q.replace(" ", "+"))
+        wait_for_results(t2)
+        assert set(hits(t2.page)) <= {"Apollo 11", "Great Barrier Reef"}
+        t2.page.wait_for_selector("#qa-collection-box", state="visible")
+        assert t2.page.input_value("#qa-collection") == "moon"
+        assert not t.errors and not t2.errors, t.errors + t2.errors
+        with serve(seed_index, tmp_path / "one") as one:  # one index: no picker
+            t3 = open_tab(browser, one.url)
+            t3.ask(KHERSON_Q)
+            wait_for_results(t3)
+            t3.page.wait_for_function("() => document.querySelector('#qa-collection option') !== null")
+            assert t3.page.locator("#qa-collection-box").is_hidden()
+            assert not any("/v1/collections/" in u for u in t3.requests)
+        browser.close()
