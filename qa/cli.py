@@ -103,7 +103,9 @@ def serve(index_dir: Path | None, host: str | None, port: int | None, collection
 
 @main.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
-def mcp(index_dir: Path | None) -> None:
+@click.option("--collections", "collections", help="Serve several indexes by name (tools take `collection`): "
+              "`name=path,name=path` or a .toml/.yaml/.json file [QA_COLLECTIONS].")
+def mcp(index_dir: Path | None, collections: str | None) -> None:
     """Serve the retriever to LLM hosts over MCP on stdin/stdout (tools search, context, get_passages)."""
     import logging
 
@@ -115,8 +117,12 @@ def mcp(index_dir: Path | None) -> None:
     logging.getLogger("qa").setLevel(logging.INFO)  # stdout carries the protocol; logs go to stderr
 
     settings = get_settings()
+    if index_dir and collections:
+        raise click.UsageError("give --index (one index) or --collections (several), not both")
     if index_dir:
-        settings = settings.model_copy(update={"index": index_dir})
+        settings = settings.model_copy(update={"index": index_dir, "collections": None})
+    if collections:
+        settings = settings.model_copy(update={"collections": collections})
     anyio.run(run_stdio, settings)
 
 

@@ -480,3 +480,33 @@ def test_the_page_picks_a_collection(seed_index: Path, moon_index: Path, tmp_pat
             assert t3.page.locator("#qa-collection-box").is_hidden()
             assert not any("/v1/collections/" in u for u in t3.requests)
         browser.close()
+
+
+def test_stdio_mcp_serves_collections(seed_index: Path, moon_index: Path, tmp_path: Path) -> None:
+    """`qa mcp --collections` spawned by the SDK's stdio client: the tools answer from the named collection."""
+    import sys
+
+    from anyio.from_thread import start_blocking_portal
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    params = StdioServerParameters(
+        command=str(Path(sys.executable).parent / "qa"),
+        args=["mcp", "--collections", f"kherson={seed_index},moon={moon_index}"], cwd=tmp_path,
+        env={"QA_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+             "QA_READER": "off", "PYTHONPATH": str(ROOT)},  # this tree's qa, whatever the venv installed
+    )
+
+    async def calls() -> list[Any]:
+        with (tmp_path / "stderr.log").open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                return [await session.call_tool("search", args) for args in (
+                    {"query": MOON_Q, "k": 2, "collection": "moon"}, {"query": MOON_Q, "k": 2},
+                    {"query": MOON_Q, "collection": "nope"})]
+
+    with start_blocking_portal() as portal:
+        moon, default, unknown = portal.call(calls)
+    assert not moon.is_error and _articles(moon.structured_content) <= MOON_ARTICLES
+    assert not default.is_error and _articles(default.structured_content) == {SEED_ARTICLE}
+    body = json.loads(unknown.content[0].text)
+    assert unknown.is_error and body["error"]["code"] == "unknown_collection" and "kherson, moon" in body["error"]["message"]

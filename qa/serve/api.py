@@ -190,7 +190,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.serve.reload)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status

@@ -35,6 +35,8 @@ from qa.serve import deps, schemas
 from qa.serve import errors as api_errors
 
 if TYPE_CHECKING:
+    from qa.embed.embedder import Embedder
+    from qa.reader.model import Reader
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 
@@ -269,11 +271,33 @@ class Tools:
         )
 
 
-class LoadOnce:
-    """The stdio server's index: loaded (and warmed up) on first use, then kept; a failed load is retried."""
+class SharedModels:
+    """One embedder and one reader for every collection of the stdio server, loaded on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._lock = threading.Lock()
+        self._models: tuple[Embedder, Reader | None] | None = None
+
+    def __call__(self) -> tuple[Embedder, Reader | None]:
+        with self._lock:
+            if self._models is None:
+                from qa.embed.embedder import Embedder
+                from qa.search.reading import load_reader
+
+                embedder = Embedder.from_settings(self.settings)
+                embedder.model  # noqa: B018 - load now, under the lock: two collections' first calls may race
+                self._models = (embedder, load_reader(self.settings))
+            return self._models
+
+
+class LoadOnce:
+    """The stdio server's index: loaded (and warmed up) on first use, then kept; a failed load is retried.
+    With `models`, the collections' shared embedder and reader are used."""
+
+    def __init__(self, settings: Settings, models: SharedModels | None = None) -> None:
+        self.settings = settings
+        self.models = models
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
 
@@ -282,17 +306,45 @@ class LoadOnce:
             if self._retriever is None:
                 from qa.serve.serving import load_checked
 
-                self._retriever = load_checked(self.settings)
+                if self.models is None:
+                    self._retriever = load_checked(self.settings)
+                else:
+                    self._retriever = load_checked(self.settings, *self.models())
                 log.info("loaded index %s from %s", self._retriever.manifest.id, self.settings.index)
             return self._retriever
 
 
+def stdio_collections(settings: Settings) -> tuple[LoadOnce, Callable[[str | None, frozenset[str] | None],
+                                                                       Callable[[], Retriever]]]:
+    """`qa mcp --collections`: the default collection's loader and the lookup of the others (each loaded on
+    first use; a local process, so no keys)."""
+    from qa.serve.catalog import load_catalog
+
+    catalog = load_catalog(settings)
+    models = SharedModels(settings)
+    loads = {c.name: LoadOnce(settings.model_copy(update={"index": c.index}), models) for c in catalog.collections}
+
+    def named(name: str | None, allowed: frozenset[str] | None) -> Callable[[], Retriever]:
+        if name is None:
+            return loads[catalog.default]
+        if name not in loads:
+            raise NotFound(f"no collection {name[:100]!r}: served are {', '.join(loads)}", code="unknown_collection")
+        return loads[name]
+
+    return loads[catalog.default], named
+
+
 async def run_stdio(settings: Settings) -> None:
-    """Serve over stdin/stdout until the host closes them; the index starts loading at once."""
+    """Serve over stdin/stdout until the host closes them; the (default collection's) index starts loading
+    at once."""
     from mcp.server.stdio import stdio_server
 
-    load = LoadOnce(settings)
-    server = Tools(load).server()
+    if settings.collections:
+        load, named = stdio_collections(settings)
+        server = Tools(load, named=named).server()
+    else:
+        load = LoadOnce(settings)
+        server = Tools(load).server()
 
     def preload() -> None:
         try:
