@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from qa.errors import NotFound, QAError
 from qa.serve.catalog import Catalog
-from qa.serve.deps import error_responses
+from qa.serve.errors import HTTP_CODES
 from qa.serve.reload import Reloader
-from qa.serve.schemas import IndexInfo
+from qa.serve.schemas import ErrorResponse, IndexInfo
 from qa.serve.serving import RetrieverHolder, load_into
 
 if TYPE_CHECKING:
@@ -156,7 +156,8 @@ def _info(c: Collection, default: str) -> dict[str, Any]:
             "passages": len(r.chunks), "index": r.info()}
 
 
-@listing.get("/collections", response_model=CollectionList, responses=error_responses(401),
+@listing.get("/collections", response_model=CollectionList,
+             responses={401: {"model": ErrorResponse, "description": HTTP_CODES[401]}},
              summary="The collections this server serves (those the API key may read)")
 async def list_collections(request: Request) -> dict[str, Any]:
     """Name, size and serving index of each collection, in the configured order. With API keys, only the

@@ -24,7 +24,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qa.serve import deps
 from qa.serve.errors import HTTP_CODES, error_response
 from qa.serve.schemas import ErrorResponse
 from qa.serve.serving import RetrieverHolder, load_checked
@@ -153,7 +152,7 @@ async def reload_index(request: Request) -> Any:
     still names the serving version. Under `/v1/collections/{name}/admin/reload`, that collection's index
     (the others keep serving untouched); `/v1/admin/reload` reloads the default one. **409** `reload_refused` when the new version does not load: the
     old index keeps serving and the reason is in the message and the server log."""
-    reloader = deps.serving_collection(request).reloader
+    reloader = request.app.state.collections.get(request.path_params.get("collection")).reloader  # 404: unknown
     if reloader is None:
         return error_response(503, "not_ready", "the server is still starting; retry in a moment")
     outcome = await anyio.to_thread.run_sync(reloader.reload)
