@@ -208,8 +208,8 @@ def markdown(res: dict[str, Any]) -> str:
         f"Machine: {res['machine']}. Reader on: {m['both']['reader_on']}. Command: `{res['command']}`.", "",
         (f"Collections: `a` = the seed ({res['sizes']['a']['articles']} article, {res['sizes']['a']['passages']} passages), "
         f"`b` = the first {res['second_articles']} frontlines articles ({res['sizes']['b']['articles']} articles, "
-        f"{res['sizes']['b']['passages']} passages). Each server warmed up with the same {m['both']['searches']} "
-        "searches (per collection it serves)."), "",
+        f"{res['sizes']['b']['passages']} passages). Each server warmed up with the same passes over 4 questions "
+        f"per collection it serves ({m['a']['searches']} / {m['b']['searches']} / {m['both']['searches']} searches)."), "",
         "| server | RSS after warm-up (MB) | peak RSS (MB) |", "| --- | ---: | ---: |",
         f"| `qa serve --index a` | {m['a']['rss_mb']} | {m['a']['peak_rss_mb']} |",
         f"| `qa serve --index b` | {m['b']['rss_mb']} | {m['b']['peak_rss_mb']} |",

@@ -479,6 +479,18 @@ def test_the_page_picks_a_collection(seed_index: Path, moon_index: Path, tmp_pat
             t3.page.wait_for_function("() => document.querySelector('#qa-collection option') !== null")
             assert t3.page.locator("#qa-collection-box").is_hidden()
             assert not any("/v1/collections/" in u for u in t3.requests)
+        with serve(None, tmp_path / "keyed", collections=spec, QA_API_KEYS='{"k-moon": ["moon"]}') as keyed:
+            t4 = open_tab(browser, keyed.url)  # a key that may read moon only: the page asks moon
+            page = t4.page
+            page.locator("#qa-keybox summary").click()
+            page.fill("#qa-key", "k-moon")
+            with page.expect_response(lambda r: r.url.endswith("/v1/collections") and r.status == 200):
+                page.press("#qa-key", "Tab")  # the key is committed: the page lists what it may read
+            t4.ask(MOON_Q)
+            wait_for_results(t4)
+            assert set(hits(page)) <= {"Apollo 11", "Great Barrier Reef"}
+            assert page.locator("#qa-collection-box").is_hidden()  # one collection visible to this key
+            assert page.locator("#qa-error").is_hidden() and not t4.errors
         browser.close()
 
 

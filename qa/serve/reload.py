@@ -150,8 +150,9 @@ async def reload_index(request: Request) -> Any:
     """Load the version the index folder's link points at now, completely (records, vectors, BM25 and a
     probe query), then serve it; requests in flight finish on the old one. `unchanged` when the link
     still names the serving version. Under `/v1/collections/{name}/admin/reload`, that collection's index
-    (the others keep serving untouched); `/v1/admin/reload` reloads the default one. **409** `reload_refused` when the new version does not load: the
-    old index keeps serving and the reason is in the message and the server log."""
+    (the others keep serving untouched); `/v1/admin/reload` reloads the default one. **409** `reload_refused`
+    when the new version does not load: the old index keeps serving and the reason is in the message and the
+    server log."""
     reloader = request.app.state.collections.get(request.path_params.get("collection")).reloader  # 404: unknown
     if reloader is None:
         return error_response(503, "not_ready", "the server is still starting; retry in a moment")

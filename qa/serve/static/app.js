@@ -414,7 +414,11 @@
     const names = data.collections.map((c) => c.name);
     picker.select.replaceChildren(...data.collections.map((c) => el("option", { value: c.name },
       c.name + (typeof c.articles === "number" ? " (" + c.articles + (c.articles === 1 ? " article)" : " articles)") : ""))));
-    picker.select.value = collection && names.includes(collection) ? collection : data.default;
+    const pick = collection && names.includes(collection) ? collection
+      : names.includes(data.default) ? data.default : names[0] || "";
+    picker.select.value = pick;
+    // an unknown ?c=, or a key that may not read the default collection: ask the one shown
+    if (collection !== pick && !(collection === "" && pick === data.default)) collection = pick;
     picker.box.hidden = data.collections.length < 2;
   }
 
