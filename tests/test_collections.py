@@ -494,6 +494,7 @@ def test_the_page_picks_a_collection(seed_index: Path, moon_index: Path, tmp_pat
         browser.close()
 
 
+@pytest.mark.slow
 def test_stdio_mcp_serves_collections(seed_index: Path, moon_index: Path, tmp_path: Path) -> None:
     """`qa mcp --collections` spawned by the SDK's stdio client: the tools answer from the named collection."""
     import sys
