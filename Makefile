@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install build serve test test-fast eval eval-frontlines calibrate bench bench-milvus bench-ray accel-prepare lint clean
+.PHONY: help install build serve test test-fast eval eval-frontlines calibrate bench bench-milvus bench-ray bench-collections accel-prepare lint clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F ':.*?## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-ray: $(STAMP) ## builds through a local 1- and 2-node Ray cluster vs one p
 bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes bench/results/milvus.json)
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q
 	$(BIN)/python bench/milvus_bench.py --index index/frontlines
+
+bench-collections: $(STAMP) ## two collections in one server vs two servers: RSS, and load during a rebuild (~5 min)
+	$(BIN)/python bench/collections_rss.py --out bench/results/$$(date +%F)-collections
 
 accel-prepare: $(STAMP) ## write .cache/accel-run/ for the reader's accelerator run (docs/training.md)
 	$(BIN)/qa train-reader-prepare

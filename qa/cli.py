@@ -94,15 +94,21 @@ def search(
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
 @click.option("--host", help="Address to bind [QA_HOST; 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [QA_PORT; 8000].")
-def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Serve the HTTP API (and the search page) from an index."""
+@click.option("--collections", "collections", help="Serve several indexes by name: `name=path,name=path` or a "
+              ".toml/.yaml/.json file [QA_COLLECTIONS].")
+def serve(index_dir: Path | None, host: str | None, port: int | None, collections: str | None) -> None:
+    """Serve the HTTP API (and the search page) from an index, or from several named ones (collections)."""
     import uvicorn
 
     from qa.serve.api import create_app
 
     settings = get_settings()
+    if index_dir and collections:
+        raise click.UsageError("give --index (one index) or --collections (several), not both")
     if index_dir:
-        settings = settings.model_copy(update={"index": index_dir})
+        settings = settings.model_copy(update={"index": index_dir, "collections": None})
+    if collections:
+        settings = settings.model_copy(update={"collections": collections})
     if host:  # the app reads it too (/mcp guards against DNS rebinding only on a loopback address)
         settings = settings.model_copy(update={"host": host})
     app = create_app(settings)
@@ -111,7 +117,9 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
 
 @main.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [QA_INDEX].")
-def mcp(index_dir: Path | None) -> None:
+@click.option("--collections", "collections", help="Serve several indexes by name (tools take `collection`): "
+              "`name=path,name=path` or a .toml/.yaml/.json file [QA_COLLECTIONS].")
+def mcp(index_dir: Path | None, collections: str | None) -> None:
     """Serve the retriever to LLM hosts over MCP on stdin/stdout (tools search, context, get_passages)."""
     import logging
 
@@ -123,8 +131,12 @@ def mcp(index_dir: Path | None) -> None:
     logging.getLogger("qa").setLevel(logging.INFO)  # stdout carries the protocol; logs go to stderr
 
     settings = get_settings()
+    if index_dir and collections:
+        raise click.UsageError("give --index (one index) or --collections (several), not both")
     if index_dir:
-        settings = settings.model_copy(update={"index": index_dir})
+        settings = settings.model_copy(update={"index": index_dir, "collections": None})
+    if collections:
+        settings = settings.model_copy(update={"collections": collections})
     anyio.run(run_stdio, settings)
 
 

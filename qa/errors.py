@@ -33,6 +33,11 @@ class Unauthorized(QAError):
     code = "unauthorized"
 
 
+class Forbidden(QAError):
+    status = 403
+    code = "forbidden"
+
+
 class IndexMissing(QAError):
     status = 503
     code = "index_missing"

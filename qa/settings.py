@@ -129,7 +129,20 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (none by default).")
 
-    @field_validator("api_key")
+    # several collections in one server (qa/serve/catalog.py)
+    collections: str | None = Field(
+        None, description="Serve several indexes: `name=path,name=path`, or a .toml/.yaml/.json file of them "
+        "(unset: one collection, `default`, at `index`).",
+    )
+    default_collection: str | None = Field(
+        None, description="The collection today's routes (/v1/search, ...) answer from; unset = the first listed.",
+    )
+    api_keys: dict[str, list[str] | Literal["*"]] = Field(
+        default_factory=dict, description='API keys limited to collections, as JSON: {"key": ["name", ...]} or '
+        '{"key": "*"}; `api_key` is a key for every collection.',
+    )
+
+    @field_validator("api_key", "collections", "default_collection")
     @classmethod
     def _empty_key_is_none(cls, v: str | None) -> str | None:
         return v or None

@@ -34,16 +34,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(index: Path, workdir: Path, **env_extra: str) -> Iterator[LiveServer]:
-    """`qa serve --index INDEX` with only the QA_* settings given here; ready (/readyz 200) on entry,
-    terminated on exit. Runs in `workdir`, so no stray `.env` from the repository applies."""
+def serve(index: Path | None, workdir: Path, *, collections: str | None = None, **env_extra: str
+          ) -> Iterator[LiveServer]:
+    """`qa serve --index INDEX` (or `--collections SPEC`) with only the QA_* settings given here; ready
+    (/readyz 200) on entry, terminated on exit. Runs in `workdir`, so no stray `.env` from the repository applies."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env |= {"QA_CACHE_DIR": str(workdir / "cache"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
             "PYTHONPATH": str(ROOT), "QA_READER": "off"} | env_extra
     log = workdir / "serve.log"
-    cmd = [sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(index),
+    source = ["--collections", collections] if collections is not None else ["--index", str(index)]
+    cmd = [sys.executable, "-c", "from qa.cli import main; main()", "serve", *source,
            "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)

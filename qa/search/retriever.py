@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -90,9 +90,11 @@ class Retriever:
 
     @classmethod
     def load(
-        cls, index_dir: str | Path | None = None, settings: Settings | None = None, embedder: Embedder | None = None
+        cls, index_dir: str | Path | None = None, settings: Settings | None = None, embedder: Embedder | None = None,
+        reader: Reader | None | Literal["load"] = "load",
     ) -> Retriever:
-        """Open the index (following the `index/<name>` link once) and check it suits the settings."""
+        """Open the index (following the `index/<name>` link once) and check it suits the settings. `reader`:
+        an already loaded reader to share (or None: no reader); default: load the one the settings name."""
         settings = settings or get_settings()
         folder = ix.resolve(Path(index_dir) if index_dir is not None else settings.index)
         manifest = ix.read_manifest(folder)
@@ -105,7 +107,7 @@ class Retriever:
             chunks = cast(StorePassages, getattr(store, "chunks"))  # noqa: B009  (a Milvus store's, on demand)
         lexical = store.lexical_index() or LexicalIndex.load(folder, len(chunks))
         embedder = embedder or Embedder.from_settings(settings)
-        reader = load_reader(settings)
+        reader = load_reader(settings) if isinstance(reader, str) else reader
         retriever = cls(folder, manifest, chunks, articles, store, lexical, embedder, STAGES, reader)
         retriever.read_default = reader is not None and settings.read
         retriever.config = (retriever.config.with_edges(settings.answer_threshold, settings.unsure_threshold)

@@ -6,7 +6,9 @@ threads, at most `settings.workers` at a time, so the event loop stays free. Eve
 (see `qa.serve.errors`).
 
 Extension points: routes of other features go on their own `APIRouter` and are included in
-`create_app` (an index reload swaps `app.state.holder`; a page at `GET /` is not defined here).
+`create_app`; a router of `/v1` routes is included with `include_v1`, which mounts it as it is (the default
+collection) and a copy of its routes under `/v1/collections/{name}`. `app.state.collections` holds each collection's
+swappable holder (`app.state.holder` is the default one's); a page at `GET /` is not defined here.
 """
 
 from __future__ import annotations
@@ -26,10 +28,19 @@ from qa.serialize import context_to_dict, result_to_dict
 from qa.serve import errors as api_errors
 from qa.serve.articles import articles
 from qa.serve.batcher import query_embedder
-from qa.serve.deps import V1_ERRORS, CurrentRetriever, error_responses, off_loop, require_api_key
+from qa.serve.catalog import load_catalog
+from qa.serve.collections import Collections, include_v1, listing
+from qa.serve.deps import (
+    V1_ERRORS,
+    CurrentRetriever,
+    error_responses,
+    off_loop,
+    remember_key,
+    require_api_key,
+)
 from qa.serve.mcp import mount
 from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from qa.serve.reload import IndexWatchMiddleware, Reloader, admin
+from qa.serve.reload import IndexWatchMiddleware, admin
 from qa.serve.schemas import (
     ContextRequest,
     ContextResponse,
@@ -39,7 +50,7 @@ from qa.serve.schemas import (
     SearchResponse,
     VersionInfo,
 )
-from qa.serve.serving import RetrieverHolder, load_into
+from qa.serve.serving import RetrieverHolder
 from qa.serve.web import page
 from qa.settings import Settings
 
@@ -53,8 +64,15 @@ each with an exact citation (article, section path, anchor, character span in th
 
 Errors always have the shape `{"error": {"status": N, "code": "...", "message": "..."}}`.
 Unknown article ids are **404** (`unknown_article`), both in `GET /v1/articles/{id}` and in the
-`articles` filter of `POST /v1/search`. When the server has an API key, `/v1/*` needs
-`Authorization: Bearer <key>`; health, version and metrics stay open."""
+`articles` filter of `POST /v1/search`. When the server has API keys, `/v1/*` needs
+`Authorization: Bearer <key>` (or `X-API-Key: <key>`); health, version and metrics stay open.
+
+**Collections.** One server may serve several indexes by name (`QA_COLLECTIONS`): `GET /v1/collections`
+lists them, and every `/v1` route answers for one of them under `/v1/collections/{name}/…`
+(`/v1/collections/{name}/search`, `…/context`, `…/articles`, `…/passages`, `…/admin/reload`); the routes
+without a name answer from the default collection. A key may be limited to some collections
+(`QA_API_KEYS`): **401** without a valid key, **403** `forbidden_collection` for a collection it may not
+read, **404** `unknown_collection` for a name the server does not serve."""
 
 
 v1 = APIRouter(prefix="/v1", tags=["answers"], responses=V1_ERRORS)
@@ -91,13 +109,19 @@ async def healthz() -> dict[str, str]:
 
 @ops.get("/readyz", response_model=Ready, responses=error_responses(503), summary="An index is loaded and answers")
 async def readyz(request: Request) -> Any:
-    """200 once the index is loaded and a probe query has worked; 503 `not_ready` before (or if it failed)."""
+    """200 once the index (every collection's) is loaded and a probe query has worked; 503 `not_ready` before
+    (or if it failed)."""
     holder: RetrieverHolder = request.app.state.holder
     if not holder.ready:
         return api_errors.error_response(
             503,
             "not_ready",
             "no index is loaded: see the server log (run `qa build`, then restart or reload)",
+        )
+    missing = request.app.state.collections.not_ready()
+    if missing:
+        return api_errors.error_response(
+            503, "not_ready", f"collection(s) {', '.join(missing[:10])} have no index loaded: see the server log"
         )
     return {"status": "ready", "index": holder.current.info()}
 
@@ -142,20 +166,24 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
 
     Nothing heavy happens here: the lifespan loads the index named by `app.state.settings` at start-up.
     """
-    holder = RetrieverHolder()
+    collections = Collections(load_catalog(settings), settings)  # a configuration mistake stops here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.limiter = anyio.CapacityLimiter(app.state.settings.workers)
         app.state.embedder = query_embedder(app.state.settings, app.state.embedder)  # micro-batching (qa.serve.batcher)
-        await anyio.to_thread.run_sync(load_into, holder, app.state.settings, app.state.embedder)
-        app.state.reloader = Reloader(holder, app.state.settings, app.state.embedder)
+        if app.state.settings is not settings:  # pointed elsewhere after create_app (tests do): read it now
+            app.state.collections = Collections(load_catalog(app.state.settings), app.state.settings)
+            app.state.holder = app.state.collections.default.holder
+        await anyio.to_thread.run_sync(app.state.collections.load, app.state.settings, app.state.embedder)
+        app.state.reloader = app.state.collections.default.reloader
         yield
 
     app = FastAPI(title="qa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.embedder = embedder
-    app.state.holder = holder
+    app.state.collections = collections
+    app.state.holder = collections.default.holder  # the default collection's, as a single-index server's
     app.state.metrics = Metrics()
     api_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -164,13 +192,15 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     app.add_middleware(IndexWatchMiddleware)  # notices a newly published index (qa.serve.reload)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
-    app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
-    app.include_router(articles, dependencies=[Depends(require_api_key)] if settings.api_key else [])
-    app.include_router(admin, dependencies=[Depends(require_api_key)] if settings.api_key else [])
+    keyed = [] if collections.catalog.open else [Depends(require_api_key)]
+    include_v1(app, v1, keyed)  # at /v1 (the default collection) and /v1/collections/{name}
+    include_v1(app, articles, keyed)
+    include_v1(app, admin, keyed)
+    app.include_router(listing, dependencies=[] if collections.catalog.open else [Depends(remember_key)])
     app.include_router(ops)
     app.include_router(page)  # the search page at `/` (qa.serve.web); it calls /v1 like any client
     mount(app)  # the same tools over MCP at /mcp (streamable HTTP), behind the same API key

@@ -30,6 +30,7 @@ from qa.serve.serving import RetrieverHolder, load_checked
 
 if TYPE_CHECKING:
     from qa.embed.embedder import Embedder
+    from qa.reader.model import Reader
     from qa.settings import Settings
 
 log = logging.getLogger("qa.api")
@@ -46,10 +47,12 @@ class ReloadOutcome:
 class Reloader:
     """Loads the version the index link points at and swaps it in; one reload at a time."""
 
-    def __init__(self, holder: RetrieverHolder, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, holder: RetrieverHolder, settings: Settings, embedder: Embedder | None = None,
+                 reader: Reader | None | Literal["load"] = "load") -> None:
         self.holder = holder
         self.settings = settings
         self.embedder = embedder
+        self.reader = reader  # a reader shared between collections, or "load" (the settings' own, at each load)
         self._lock = threading.Lock()
         self._last_check = time.monotonic()
         self._refused: str | None = None  # a version folder that failed to load (not retried)
@@ -71,7 +74,7 @@ class Reloader:
             embedder = self.holder.current.embedder if self.holder.ready else self.embedder
             name = Path(target).name
             try:
-                fresh = load_checked(self.settings.model_copy(update={"index": Path(target)}), embedder)
+                fresh = load_checked(self.settings.model_copy(update={"index": Path(target)}), embedder, self.reader)
             except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the old index keeps serving
                 self._refused = target
                 code = getattr(exc, "code", type(exc).__name__)
@@ -112,9 +115,9 @@ class IndexWatchMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            reloader = getattr(scope["app"].state, "reloader", None)
-            if reloader is not None:
-                reloader.maybe_check()
+            collections = getattr(scope["app"].state, "collections", None)
+            if collections is not None:
+                collections.maybe_check()  # each collection's Reloader, once the lifespan made them
         await self.app(scope, receive, send)
 
 
@@ -140,15 +143,17 @@ admin = APIRouter(prefix="/v1/admin", tags=["operations"])
     response_model=ReloadResponse,
     summary="Swap in the index version `qa build` published last",
     responses={
-        s: {"model": ErrorResponse, "description": HTTP_CODES.get(s, "error")} for s in (401, 409, 503)
+        s: {"model": ErrorResponse, "description": HTTP_CODES.get(s, "error")} for s in (401, 403, 404, 409, 503)
     },
 )
 async def reload_index(request: Request) -> Any:
     """Load the version the index folder's link points at now, completely (records, vectors, BM25 and a
     probe query), then serve it; requests in flight finish on the old one. `unchanged` when the link
-    still names the serving version. **409** `reload_refused` when the new version does not load: the
-    old index keeps serving and the reason is in the message and the server log."""
-    reloader: Reloader | None = getattr(request.app.state, "reloader", None)
+    still names the serving version. Under `/v1/collections/{name}/admin/reload`, that collection's index
+    (the others keep serving untouched); `/v1/admin/reload` reloads the default one. **409** `reload_refused`
+    when the new version does not load: the old index keeps serving and the reason is in the message and the
+    server log."""
+    reloader = request.app.state.collections.get(request.path_params.get("collection")).reloader  # 404: unknown
     if reloader is None:
         return error_response(503, "not_ready", "the server is still starting; retry in a moment")
     outcome = await anyio.to_thread.run_sync(reloader.reload)

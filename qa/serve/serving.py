@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from qa.errors import QAError
 
 if TYPE_CHECKING:
     from qa.embed.embedder import Embedder
+    from qa.reader.model import Reader
     from qa.search.retriever import Retriever
     from qa.settings import Settings
 
@@ -54,21 +55,24 @@ class RetrieverHolder:
             return old
 
 
-def load_checked(settings: Settings, embedder: Embedder | None = None) -> Retriever:
-    """Load the index named by settings, warm the model up and prove that a query works (blocking)."""
+def load_checked(settings: Settings, embedder: Embedder | None = None, reader: Reader | None | Literal["load"] = "load"
+                 ) -> Retriever:
+    """Load the index named by settings, warm the model up and prove that a query works (blocking).
+    `reader`: a loaded reader to share between collections; default: load the one the settings name."""
     from qa.search.retriever import Retriever
 
-    retriever = Retriever.load(settings.index, settings, embedder=embedder)
+    retriever = Retriever.load(settings.index, settings, embedder=embedder, reader=reader)
     retriever.embedder.encode_query(PROBE_QUERY)  # first encode pays for lazy init; do it before traffic
     retriever.search(PROBE_QUERY, k=1, mode="hybrid")
     return retriever
 
 
-def load_into(holder: RetrieverHolder, settings: Settings, embedder: Embedder | None = None) -> None:
+def load_into(holder: RetrieverHolder, settings: Settings, embedder: Embedder | None = None,
+              reader: Reader | None | Literal["load"] = "load") -> None:
     """Fill the holder at start-up. A missing or mismatched index is logged, not fatal: the server stays
     up with /readyz answering 503 so an orchestrator (or a later reload) can act on it."""
     try:
-        holder.swap(load_checked(settings, embedder))
+        holder.swap(load_checked(settings, embedder, reader))
         log.info("serving index %s", holder.current.manifest.id)
     except QAError as exc:
         holder.error = exc.message

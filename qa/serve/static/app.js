@@ -45,7 +45,7 @@
     if (key) headers.Authorization = "Bearer " + key;
     let response;
     try {
-      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await fetch(scoped(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (err) {
       throw new ApiError(0, "unreachable", "Could not reach the server. Is `qa serve` still running? (" + err.message + ")");
     }
@@ -223,6 +223,7 @@
     const k = readK();
     if (k !== undefined) body.k = k;
     const url = new URLSearchParams({ q: ui.q.value, mode: ui.mode.value, k: ui.k.value });
+    if (collection) url.set("c", collection); // the picked collection (see "collections" below)
     history.replaceState(null, "", "?" + url.toString() + location.hash);
     setBusy(true);
     let data;
@@ -390,6 +391,48 @@
     if (location.hash.startsWith("#/article/")) showArticle(parseArticleRoute(location.hash));
     else showSearch();
   }
+
+  // -- collections: a picker when the server serves several; `?c=name` in the URL -----------------------
+
+  const picker = { box: $("collection-box"), select: $("collection") };
+  let collection = new URLSearchParams(location.search).get("c") || ""; // "": the server's default
+
+  /** `/v1/x` of the picked collection: `/v1/collections/<name>/x` (paths naming a collection stay). */
+  function scoped(path) {
+    if (!collection || !path.startsWith("/v1/") || path.startsWith("/v1/collections")) return path;
+    return "/v1/collections/" + encodeURIComponent(collection) + path.slice(3);
+  }
+
+  async function loadCollections() {
+    let data;
+    try {
+      data = await api("GET", "/v1/collections");
+    } catch (_) {
+      picker.box.hidden = true; // e.g. 401 until the key is typed; the search shows the error itself
+      return;
+    }
+    const names = data.collections.map((c) => c.name);
+    picker.select.replaceChildren(...data.collections.map((c) => el("option", { value: c.name },
+      c.name + (typeof c.articles === "number" ? " (" + c.articles + (c.articles === 1 ? " article)" : " articles)") : ""))));
+    const pick = collection && names.includes(collection) ? collection
+      : names.includes(data.default) ? data.default : names[0] || "";
+    picker.select.value = pick;
+    // an unknown ?c=, or a key that may not read the default collection: ask the one shown
+    if (collection !== pick && !(collection === "" && pick === data.default)) collection = pick;
+    picker.box.hidden = data.collections.length < 2;
+  }
+
+  picker.select.addEventListener("change", () => {
+    collection = picker.select.value;
+    articles.clear(); // an article id names another article in another collection
+    indexId = null;
+    const p = new URLSearchParams(location.search);
+    p.set("c", collection);
+    history.replaceState(null, "", "?" + p.toString() + location.hash);
+    if (ui.q.value.trim()) search();
+  });
+  ui.key.addEventListener("change", loadCollections); // a key may see other collections
+  loadCollections();
 
   // -- wiring -----------------------------------------------------------------------------------------
 
