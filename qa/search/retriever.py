@@ -9,7 +9,9 @@ This is the Python API for backends that embed `qa`::
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from qa.ingest.tokens import count_tokens
 from qa.reader.model import Reader
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.search.candidates import ms
+from qa.search.fields import Catalogue
+from qa.search.filters import Filter, parse
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
 from qa.search.reading import load_reader
@@ -69,6 +73,7 @@ class Retriever:
         for i, c in enumerate(chunks):
             rows.setdefault(c.article_id, []).append(i)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        self.catalogue = Catalogue.of(articles)  # the metadata fields filters are checked against
         self.idf: dict[str, float] | None = lexical.idf()  # weights for highlights
         try:
             self.article_vectors: ArticleVectors | None = ArticleVectors(
@@ -117,11 +122,25 @@ class Retriever:
                 raise NotFound(f"unknown article id(s): {', '.join(unknown[:10])}", code="unknown_article")
         return query
 
+    def parse_filter(self, filter: Mapping[str, Any] | Filter | None) -> Filter | None:
+        """A metadata filter (qa/search/filters.py) checked against this index's fields; 422 if it does not fit."""
+        return parse(filter, self.catalogue)
+
+    def allowed_articles(self, articles: list[str] | None, filter: Filter | None) -> list[str] | None:
+        """The article ids a query may return: the `articles` list and the filter's articles, both; None = all."""
+        if filter is None:
+            return articles
+        passing = filter.articles(self.articles)
+        if articles is None:
+            return passing
+        wanted = set(articles)
+        return [a for a in passing if a in wanted]
+
     def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
         if articles is None:
             return None
         parts = [self._rows_by_article[a] for a in articles if a in self._rows_by_article]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def search(
         self,
@@ -131,15 +150,18 @@ class Retriever:
         articles: list[str] | None = None,
         query_vector: np.ndarray | None = None,
         read: bool | None = None,
+        filter: Mapping[str, Any] | Filter | None = None,
     ) -> SearchResult:
         """Top-k passages for a question, with citations, highlight and calibrated confidence. With `read`
         (default: on where a reader is installed) the reader reorders the top passages and gives the answer;
-        with no reader installed `read` changes nothing (`answer` stays None)."""
+        with no reader installed `read` changes nothing (`answer` stays None). `articles` and `filter`
+        (metadata, qa/search/filters.py) limit the passages searched, before any top-k: k hits when k match."""
         t0 = time.perf_counter()
         query = self.validate(query, k, mode, articles)
+        allowed = self._allowed(self.allowed_articles(articles, self.parse_filter(filter)))
         reading = self.reader is not None and (self.read_default if read is None else bool(read))
         depth = max(k, self.config.read.passages) if reading else k
-        state = SearchState(query, k, mode, self._allowed(articles), query_vector, read=reading, depth=depth)
+        state = SearchState(query, k, mode, allowed, query_vector, read=reading, depth=depth)
         for stage in self.stages:
             t = time.perf_counter()
             state = stage.run(self, state)
@@ -148,7 +170,7 @@ class Retriever:
         return SearchResult(
             query=query,
             mode=mode,
-            hits=state.hits,
+            hits=[dataclasses.replace(h, metadata=self.metadata(h.chunk.article_id)) for h in state.hits],
             answerable=bool(state.answerable),
             confidence=float(state.confidence or 0.0),
             took_ms=ms(t0),
@@ -160,12 +182,12 @@ class Retriever:
         )
 
     def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20,
-                read: bool | None = None) -> Context:
+                read: bool | None = None, filter: Mapping[str, Any] | Filter | None = None) -> Context:
         """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens (in the
-        reader's order when it reads)."""
+        reader's order when it reads); `filter` limits them as in `search`."""
         if not 1 <= max_tokens <= 100_000:
             raise InvalidRequest("max_tokens must be between 1 and 100000", code="invalid_max_tokens")
-        result = self.search(query, k=min(k, 50), mode=mode, read=read)
+        result = self.search(query, k=min(k, 50), mode=mode, read=read, filter=filter)
         parts: list[str] = []
         used: list[Hit] = []
         for hit in result.hits:
@@ -183,6 +205,11 @@ class Retriever:
             return self.articles[article_id]
         except KeyError:
             raise NotFound(f"no article with id {article_id!r}", code="unknown_article") from None
+
+    def metadata(self, article_id: str) -> dict[str, Any]:
+        """An article's front-matter fields (typed values; dates as ISO strings), {} where it has none."""
+        info = self.articles.get(article_id)
+        return dict(info.metadata.values) if info is not None and info.metadata is not None else {}
 
     def close(self) -> None:
         """Release the store's connection (a Milvus client); FAISS holds nothing to release."""
