@@ -34,7 +34,7 @@ class FieldInfo:
         return {
             "name": self.name,
             "type": self.type,
-            "list": self.is_list,
+            "is_list": self.is_list,
             "articles": self.articles,
             "distinct": len(self.values),
             "values": [{"value": v, "articles": n} for v, n in top],

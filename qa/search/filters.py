@@ -114,7 +114,7 @@ def _date(value: Any, where: str) -> str:
         try:
             if len(text) == 10:
                 return date.fromisoformat(text).isoformat()
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             pass
         else:

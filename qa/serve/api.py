@@ -27,6 +27,7 @@ from qa.serve import errors as api_errors
 from qa.serve.articles import articles
 from qa.serve.batcher import query_embedder
 from qa.serve.deps import V1_ERRORS, CurrentRetriever, error_responses, off_loop, require_api_key
+from qa.serve.fields import fields
 from qa.serve.mcp import mount
 from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.serve.reload import IndexWatchMiddleware, Reloader, admin
@@ -67,7 +68,9 @@ async def search(
 ) -> dict[str, Any]:
     """The `k` best passages for `query`, each with scores, clean text, citation, source span and the
     best-answering sentence (`highlight`), plus a calibrated `confidence` that the top one answers it."""
-    result = await off_loop(request, retriever.search, body.query, body.k, body.mode, body.articles, None, body.read)
+    result = await off_loop(
+        request, retriever.search, body.query, body.k, body.mode, body.articles, None, body.read, body.filter
+    )
     request.app.state.metrics.observe_stages(result.timings)
     return result_to_dict(result, retriever.info())
 
@@ -78,7 +81,9 @@ async def context(
 ) -> dict[str, Any]:
     """The best passages, numbered `[1]`, `[2]`, … with their citations, packed whole (never cut) into at
     most `max_tokens` `cl100k_base` tokens: `context` is ready to paste into an LLM prompt."""
-    ctx = await off_loop(request, retriever.context, body.query, body.max_tokens, body.mode, 20, body.read)
+    ctx = await off_loop(
+        request, retriever.context, body.query, body.max_tokens, body.mode, 20, body.read, body.filter
+    )
     request.app.state.metrics.observe_stages(ctx.search.timings)
     return context_to_dict(ctx, retriever.info())
 
@@ -168,6 +173,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every status
     app.include_router(v1, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(articles, dependencies=[Depends(require_api_key)] if settings.api_key else [])
+    app.include_router(fields, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(admin, dependencies=[Depends(require_api_key)] if settings.api_key else [])
     app.include_router(ops)
     app.include_router(page)  # the search page at `/` (qa.serve.web); it calls /v1 like any client
