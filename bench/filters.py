@@ -1,0 +1,123 @@
+"""Filtered vs unfiltered query latency (issue #30's target: filtered p50 ≤ 1.5× unfiltered).
+
+Over an index of a corpus (default: frontlines, built with
+`qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q`), each question of the eval set is
+searched unfiltered and with filters that pass about 1 % and about 50 % of the passages (`path` any-of over
+articles taken in id order until their passages reach the share), in each mode, interleaved so that a busy
+machine slows all three alike. The query vector is given (query embedding, the same with or without a
+filter, is left out, so the ratio is of the retrieval work alone); the reader does not read.
+
+    .venv/bin/python bench/filters.py [--index index/frontlines] [--store-name faiss] [--repeat 3]
+
+Writes bench/results/filters.json and bench/results/filters.md (`--out` names another stem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("QA_READER", "off")
+
+MODES = ("hybrid", "dense", "lexical")
+SHARES = (0.01, 0.5)
+
+
+def share_filter(retriever: Any, share: float) -> tuple[dict[str, Any], float]:
+    """A `path` any-of filter over the first articles (by id) whose passages reach `share`; its real share."""
+    counts: dict[str, int] = {}
+    for c in retriever.chunks:
+        counts[c.article_id] = counts.get(c.article_id, 0) + 1
+    total, picked, n = len(retriever.chunks), [], 0
+    for article in sorted(counts):
+        if n >= share * total:
+            break
+        picked.append(article)
+        n += counts[article]
+    return {"path": {"any": picked}}, n / total
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, default=ROOT / "index" / "frontlines")
+    ap.add_argument("--questions", type=Path, default=ROOT / "eval" / "kherson.jsonl")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3, help="Passes over the questions (medians over all).")
+    ap.add_argument("--out", default="filters", help="Result stem under bench/results/.")
+    args = ap.parse_args()
+
+    from qa.search.retriever import Retriever
+    from qa.settings import get_settings
+
+    settings = get_settings()
+    retriever = Retriever.load(args.index, settings)
+    questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
+    vectors = [retriever.embedder.encode_query(q) for q in questions]
+    filters: dict[str, tuple[dict[str, Any] | None, float]] = {"none": (None, 1.0)}
+    for share in SHARES:
+        filters[f"{share:.0%}"] = share_filter(retriever, share)
+
+    ms: dict[str, dict[str, list[float]]] = {m: {name: [] for name in filters} for m in MODES}
+    hits: dict[str, dict[str, int]] = {m: {name: 0 for name in filters} for m in MODES}
+    for mode in MODES:
+        for q, v in zip(questions[:5], vectors[:5]):  # warm up
+            for flt, _ in filters.values():
+                retriever.search(q, k=args.k, mode=mode, query_vector=v, read=False, filter=flt)
+        for _ in range(args.repeat):
+            for q, v in zip(questions, vectors):
+                for name, (flt, _) in filters.items():
+                    t = time.perf_counter()
+                    result = retriever.search(q, k=args.k, mode=mode, query_vector=v, read=False, filter=flt)
+                    ms[mode][name].append((time.perf_counter() - t) * 1000)
+                    hits[mode][name] += len(result.hits) == args.k
+
+    rows = []
+    for mode in MODES:
+        base = p50(ms[mode]["none"])
+        for name, (flt, share) in filters.items():
+            rows.append({
+                "mode": mode, "filter": name, "passage_share": round(share, 4),
+                "articles": len(flt["path"]["any"]) if flt else len(retriever.articles),
+                "p50_ms": round(p50(ms[mode][name]), 3), "ratio": round(p50(ms[mode][name]) / base, 3),
+                "k_hits_share": round(hits[mode][name] / len(ms[mode][name]), 3), "queries": len(ms[mode][name]),
+            })
+    out = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "index": str(args.index), "store": retriever.store.kind, "passages": len(retriever.chunks),
+        "articles": len(retriever.articles), "questions": len(questions), "repeat": args.repeat, "k": args.k,
+        "latency_includes_embedding": False, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "command": "bench/filters.py " + " ".join(sys.argv[1:]), "rows": rows,
+    }
+    results = ROOT / "bench" / "results"
+    (results / f"{args.out}.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = [
+        f"# Filtered vs unfiltered query p50 ({out['created_at'][:10]})", "",
+        (f"{out['store']} index of {out['articles']} articles, {out['passages']} passages; {len(questions)} questions "
+         f"× {args.repeat} passes, k={args.k}, query vector given (embedding left out), no reader; {out['machine']}."),
+        f"Command: `{out['command']}`. Target (#30): filtered p50 ≤ 1.5× unfiltered.", "",
+        "| mode | filter | passages passing | articles | p50 ms | × unfiltered | k hits returned |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [f"| {r['mode']} | {r['filter']} | {r['passage_share']:.1%} | {r['articles']} | {r['p50_ms']:.2f} | "
+              f"{r['ratio']:.2f} | {r['k_hits_share']:.0%} |" for r in rows]
+    (results / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
