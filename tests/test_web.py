@@ -7,6 +7,7 @@ Chromium is Debian's (`/usr/bin/chromium`, installed by `.ci/run`), driven by Pl
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,7 +358,8 @@ NEWS_TITLES = ("River Crossing at Dawn", "Harbour Fire", "Drone Factory Opens", 
 
 def _titles(tab: Tab) -> list[str]:
     wait_for_results(tab)
-    return [c.split(" § ")[0].split("\n")[0].strip() for c in tab.page.locator("#qa-results .hit .crumbs").all_inner_texts()]
+    crumbs = tab.page.locator("#qa-results .hit .crumbs").all_inner_texts()
+    return [re.split(r" [·›] ", c.strip())[0] for c in crumbs]  # "Title · introduction", "Title › Section"
 
 
 @pytest.mark.slow
