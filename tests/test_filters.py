@@ -367,3 +367,25 @@ def test_filters_are_records_not_dicts(retriever: Retriever) -> None:
         ("rating", "gte", 4), ("rating", "lt", 5), ("path", "prefix", "news/")]
     assert flt.articles(retriever.articles) == ["news/river_crossing", "news/winter_grid"]
     assert dataclasses.is_dataclass(flt) and retriever.parse_filter({}) is None and retriever.parse_filter(None) is None
+
+
+@pytest.mark.parametrize("passing", [3, 40, 5000])
+def test_a_filtered_hnsw_search_is_exact_and_full(passing: int) -> None:
+    """An HNSW graph searched through a narrow filter runs dry or misses; the store then searches the allowed
+    rows exactly (few rows: always; many: when the graph came back short)."""
+    import numpy as np
+
+    from qa.index.stores.faiss_store import FaissStore
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((6000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = FaissStore.build(vectors, "hnsw")
+    allowed = np.sort(rng.choice(len(vectors), passing, replace=False))
+    for query in vectors[:5]:
+        scores, rows = store.search(query, 10, allowed)
+        brute = allowed[np.argsort(-(vectors[allowed] @ query), kind="stable")][:10]
+        assert len(rows) == min(10, passing) and set(rows.tolist()) <= set(allowed.tolist())
+        if passing <= 4096:
+            assert rows.tolist() == brute.tolist()
+            assert scores == pytest.approx(vectors[rows] @ query, abs=1e-5)
