@@ -59,7 +59,7 @@ _FILTER = Field(
     '`{"date": {"gte": "2022-01-01", "lt": "2023-01-01"}}` (numbers and dates), `{"path": {"prefix": "news/"}}` '
     '(article id), `{"draft": {"exists": false}}`. Fields and types: `GET /v1/fields`. An unknown field, '
     "operator or wrongly typed value is a 422 `invalid_filter`.",
-    examples=[{"tags": {"any": ["ukraine"]}, "date": {"gte": "2022-01-01"}}],
+    examples=[{"path": {"prefix": "liberation"}}],
 )
 _MODE = Field(
     _DEFAULT_MODE,
