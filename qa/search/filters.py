@@ -11,12 +11,14 @@ A filter is a JSON object; every field named must hold (an `and`)::
 
 Several operators in one object must all hold. Values must have the field's type (`GET /v1/fields`):
 strings, numbers, booleans, or ISO dates (`2022-01-01`, `2022-01-01T10:00:00`) for date fields. An unknown
-field, operator or wrongly typed value is an `InvalidRequest` (422 `invalid_filter`). A filter selects
+field, operator or wrongly typed value is an `InvalidRequest` (422 `invalid_filter`). Dates compare by day for
+equality and as ISO text for ranges (so `{"lt": "2023-01-01"}` excludes 2023-01-01T10:00). A filter selects
 articles, so it is applied as the set of their passages before any top-k (qa/search/retriever.py).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -42,16 +44,19 @@ class Condition:
     value: Any
     type: str  # the field's type in the catalogue ("string" for `path`)
 
+    @functools.cached_property
+    def keys(self) -> frozenset[Any]:
+        """The values of `eq`, `any`, `all` as equality compares them (`_key`), once."""
+        values = self.value if self.op in ("any", "all") else (self.value,)
+        return frozenset(_key(v, self.type) for v in values)
+
     def holds(self, present: bool, values: list[Any]) -> bool:
         """Whether the condition holds for an article whose field has `values` (`present`: it has the field)."""
         if self.op == "exists":
             return present == self.value
-        if self.op == "all":
-            return all(any(_equal(v, want, self.type) for v in values) for want in self.value)
-        if self.op == "any":
-            return any(_equal(v, want, self.type) for v in values for want in self.value)
-        if self.op == "eq":
-            return any(_equal(v, self.value, self.type) for v in values)
+        if self.op in EQ_OPS:
+            have = {_key(v, self.type) for v in values}
+            return self.keys <= have if self.op == "all" else not self.keys.isdisjoint(have)
         if self.op == "prefix":
             return any(isinstance(v, str) and v.startswith(self.value) for v in values)
         return any(_compare(v, self.op, self.value) for v in values)
@@ -81,12 +86,14 @@ class Filter:
         return sorted(a for a, info in articles.items() if self.matches(info))
 
 
-def _equal(have: Any, want: Any, kind: str) -> bool:
-    if kind == "date" and isinstance(have, str) and len(want) == 10:
-        return bool(have[:10] == want)  # a date matches every time of that day
-    if kind == "number":
-        return isinstance(have, (int, float)) and not isinstance(have, bool) and have == want
-    return bool(type(have) is type(want) and have == want)
+def _key(value: Any, kind: str) -> Any:
+    """What equality compares: the day of a date (a day matches every time of that day — a date-time value in a
+    filter is compared by its day too), numbers as numbers (1 == 1.0), anything else by type and value."""
+    if kind == "date" and isinstance(value, str):
+        return value[:10]
+    if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return (type(value).__name__, value)
 
 
 def _compare(have: Any, op: str, bound: Any) -> bool:

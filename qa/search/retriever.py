@@ -10,7 +10,9 @@ This is the Python API for backends that embed `qa`::
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from qa.settings import Settings, get_settings
 
 __all__ = ["MODES", "Retriever"]
 MAX_QUERY_CHARS = 2000
+FILTER_CACHE = 256  # filters whose passing articles are remembered
 
 
 class Retriever:
@@ -74,6 +77,8 @@ class Retriever:
             rows.setdefault(c.article_id, []).append(i)
         self._rows_by_article = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         self.catalogue = Catalogue.of(articles)  # the metadata fields filters are checked against
+        self._filter_cache: OrderedDict[Filter, list[str]] = OrderedDict()
+        self._filter_lock = threading.Lock()
         self.idf: dict[str, float] | None = lexical.idf()  # weights for highlights
         try:
             self.article_vectors: ArticleVectors | None = ArticleVectors(
@@ -130,11 +135,26 @@ class Retriever:
         """The article ids a query may return: the `articles` list and the filter's articles, both; None = all."""
         if filter is None:
             return articles
-        passing = filter.articles(self.articles)
+        passing = self._passing(filter)
         if articles is None:
             return passing
         wanted = set(articles)
         return [a for a in passing if a in wanted]
+
+    def _passing(self, filter: Filter) -> list[str]:
+        """The articles a filter passes, remembered for the last few filters (a page's chips repeat them; an index
+        version never changes, so nothing goes stale)."""
+        with self._filter_lock:
+            passing = self._filter_cache.get(filter)
+            if passing is not None:
+                self._filter_cache.move_to_end(filter)
+                return passing
+        passing = filter.articles(self.articles)
+        with self._filter_lock:
+            self._filter_cache[filter] = passing
+            while len(self._filter_cache) > FILTER_CACHE:
+                self._filter_cache.popitem(last=False)
+        return passing
 
     def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
         if articles is None:
