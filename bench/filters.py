@@ -7,9 +7,12 @@ articles taken in id order until their passages reach the share), in each mode, 
 machine slows all three alike. The query vector is given (query embedding, the same with or without a
 filter, is left out, so the ratio is of the retrieval work alone); the reader does not read.
 
-    .venv/bin/python bench/filters.py [--index index/frontlines] [--store-name faiss] [--repeat 3]
+    .venv/bin/python bench/filters.py [--index index/frontlines] [--repeat 3]
+    .venv/bin/python bench/filters.py --milvus --seeds ../shared/corpus/frontlines --out filters-milvus
 
-Writes bench/results/filters.json and bench/results/filters.md (`--out` names another stem).
+`--milvus` first copies the index and rebuilds the copy into a Milvus Lite database in a temporary folder
+(its vectors reused, nothing embedded), then measures that. Writes bench/results/filters.json and
+bench/results/filters.md (`--out` names another stem).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,13 +74,33 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3, help="Passes over the questions (medians over all).")
     ap.add_argument("--out", default="filters", help="Result stem under bench/results/.")
+    ap.add_argument("--milvus", action="store_true", help="Measure a Milvus Lite copy of the index.")
+    ap.add_argument("--seeds", type=Path, default=ROOT.parent / "shared" / "corpus" / "frontlines",
+                    help="The index's articles (to rebuild the copy, with --milvus).")
     args = ap.parse_args()
 
     from qa.search.retriever import Retriever
     from qa.settings import get_settings
 
     settings = get_settings()
-    retriever = Retriever.load(args.index, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = args.index
+        if args.milvus:
+            from bench.milvus_bench import copy_index
+            from qa.build import build
+
+            index = copy_index(args.index, Path(tmp), "filters-milvus")
+            settings = settings.model_copy(update={"index": index, "store": "milvus",
+                                                   "milvus_uri": str(Path(tmp) / "milvus.db")})
+            build(settings, args.seeds, index, force=True)
+        retriever = Retriever.load(index, settings)
+        try:
+            run(args, retriever)
+        finally:
+            retriever.close()
+
+
+def run(args: argparse.Namespace, retriever: Any) -> None:
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
     vectors = [retriever.embedder.encode_query(q) for q in questions]
     filters: dict[str, tuple[dict[str, Any] | None, float]] = {"none": (None, 1.0)}
