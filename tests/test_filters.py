@@ -158,7 +158,10 @@ def test_bad_filters_are_invalid_requests(retriever: Retriever, flt: Any, messag
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
 @pytest.mark.parametrize(("flt", "pred"), FILTERS, ids=IDS)
 def test_single_retriever_results_are_the_filtered_full_ranking(retriever: Retriever, mode: str, flt: dict[str, Any],
-                                                                 pred: Predicate) -> None:
+                                                                 pred: Predicate,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # each retriever fetches exactly k: a filter applied after the store's top-k would come back short
+    monkeypatch.setattr(retriever, "config", retriever.config.replace(candidates=1))
     n = len(retriever.chunks)
     allowed = _allowed(retriever, pred)
     for question in QUESTIONS:
