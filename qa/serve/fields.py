@@ -15,7 +15,7 @@ fields = APIRouter(prefix="/v1", tags=["answers"], responses=V1_ERRORS)
 def field_list(retriever: Any, max_values: int = 50) -> dict[str, Any]:
     """The `FieldList` of a Retriever's catalogue (the route's body; a collection's route can call it too)."""
     entries = retriever.catalogue.to_list(max_values)
-    return {"count": len(entries), "fields": entries}
+    return {"count": len(entries), "articles": len(retriever.articles), "fields": entries}
 
 
 @fields.get("/fields", response_model=FieldList, summary="The metadata fields filters can use")

@@ -333,7 +333,9 @@ class FieldEntry(BaseModel):
 
 
 class FieldList(BaseModel):
-    count: int = Field(ge=0)
+    count: int = Field(ge=0, description="Number of fields.")
+    articles: int = Field(ge=0, description="Articles in the index (a field that every article has with one value "
+                          "narrows nothing).")
     fields: list[FieldEntry] = Field(
         description="Metadata fields by name; `path` (the article id: `eq`, `any`, `prefix`) is always there too."
     )

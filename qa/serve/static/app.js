@@ -249,6 +249,7 @@
   // -- filter chips: the index's metadata fields (GET /v1/fields) as chips and date ranges -----------------
 
   const MAX_CHIPS = 12; // a string field with more values than this gets no chips
+  const MAX_CHIP_CHARS = 40; // nor one with longer values (URLs, sentences)
   const chosen = new Map(); // field name -> Set of chosen values (chips), or {from, to} (dates)
   let fieldsSeq = 0;
 
@@ -322,14 +323,17 @@
     try {
       data = await api("GET", path || "/v1/fields?max_values=" + MAX_CHIPS);
     } catch (_) {
-      data = { fields: [] }; // no key yet, or an older server: no chips
+      data = { fields: [], articles: 0 }; // no key yet, or an older server: no chips
     }
     if (seq !== fieldsSeq) return;
     chosen.clear();
     const groups = [];
     for (const field of data.fields) {
-      if (field.type === "date" && field.min) groups.push(dateRange(field));
-      else if ((field.type === "string" || field.type === "boolean") && field.distinct <= MAX_CHIPS) {
+      // chips only where they narrow: a few short values, not one value every article has
+      const narrows = field.distinct > 1 || field.articles < data.articles;
+      const short = field.values.every((v) => String(v.value).length <= MAX_CHIP_CHARS);
+      if (field.type === "date" && field.min && narrows) groups.push(dateRange(field));
+      else if ((field.type === "string" || field.type === "boolean") && field.distinct <= MAX_CHIPS && narrows && short) {
         groups.push(chipGroup(field));
       }
     }
