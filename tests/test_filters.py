@@ -49,12 +49,13 @@ def _in_2022(aid: str, m: dict[str, Any]) -> bool:
 
 
 FILTERS: list[tuple[dict[str, Any], Predicate]] = [
-    ({"tags": "bridges"}, lambda a, m: "bridges" in m.get("tags", [])),
     ({"tags": {"any": ["fire", "energy"]}}, lambda a, m: bool({"fire", "energy"} & set(m.get("tags", [])))),
-    ({"tags": {"all": ["drones", "engineering"]}}, lambda a, m: {"drones", "engineering"} <= set(m.get("tags", []))),
     ({"date": {"gte": "2022-01-01", "lt": "2023-01-01"}}, _in_2022),
-    ({"date": {"gt": "2023-06-01T00:00:00Z"}}, lambda a, m: (_day(m.get("date")) or date.min) > date(2023, 6, 1)),
     ({"path": {"prefix": "guides/"}}, lambda a, m: a.startswith("guides/")),
+    ({"tags": "no-such-tag"}, lambda a, m: False),
+    ({"tags": "bridges"}, lambda a, m: "bridges" in m.get("tags", [])),
+    ({"tags": {"all": ["drones", "engineering"]}}, lambda a, m: {"drones", "engineering"} <= set(m.get("tags", []))),
+    ({"date": {"gt": "2023-06-01T00:00:00Z"}}, lambda a, m: (_day(m.get("date")) or date.min) > date(2023, 6, 1)),
     ({"path": {"any": ["textile_mill", "port_history"]}}, lambda a, m: a in ("textile_mill", "port_history")),
     ({"draft": True}, lambda a, m: m.get("draft") is True),
     ({"draft": {"exists": False}}, lambda a, m: "draft" not in m),
@@ -63,9 +64,10 @@ FILTERS: list[tuple[dict[str, Any], Predicate]] = [
      lambda a, m: m.get("author") == "Olena Koval" and "news" in m.get("categories", [])),
     ({"categories": {"any": ["maritime", "history"]}, "rating": {"lte": 4.2, "gte": 3}},
      lambda a, m: bool({"maritime", "history"} & set(m.get("categories", []))) and 3 <= m.get("rating", 0) <= 4.2),
-    ({"tags": "no-such-tag"}, lambda a, m: False),
 ]
-IDS = [json.dumps(f) for f, _ in FILTERS]
+FAST = 4  # the first few run in `make test-fast`; the rest are `slow`
+CASES = [pytest.param(f, p, id=json.dumps(f), marks=[pytest.mark.slow] if i >= FAST else [])
+         for i, (f, p) in enumerate(FILTERS)]
 
 
 def _build(folder: Path, settings_factory, embedder, **kw: Any) -> tuple[Path, Any]:  # type: ignore[no-untyped-def]
@@ -79,7 +81,7 @@ def _build(folder: Path, settings_factory, embedder, **kw: Any) -> tuple[Path, A
     return index_dir, settings
 
 
-@pytest.fixture(scope="module", params=["faiss", "milvus"])
+@pytest.fixture(scope="module", params=["faiss", pytest.param("milvus", marks=pytest.mark.slow)])
 def retriever(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, settings_factory,
               embedder) -> Iterator[Retriever]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp(f"filters-{request.param}")
@@ -156,7 +158,7 @@ def test_bad_filters_are_invalid_requests(retriever: Retriever, flt: Any, messag
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
-@pytest.mark.parametrize(("flt", "pred"), FILTERS, ids=IDS)
+@pytest.mark.parametrize(("flt", "pred"), CASES)
 def test_single_retriever_results_are_the_filtered_full_ranking(retriever: Retriever, mode: str, flt: dict[str, Any],
                                                                  pred: Predicate,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,7 +211,7 @@ def _brute_hybrid(r: Retriever, question: str, k: int, allowed: set[int]) -> lis
     return [(h.chunk.id, h.score) for h in state.hits]
 
 
-@pytest.mark.parametrize(("flt", "pred"), FILTERS, ids=IDS)
+@pytest.mark.parametrize(("flt", "pred"), CASES)
 def test_hybrid_results_are_the_fusion_of_the_filtered_full_rankings(retriever: Retriever, flt: dict[str, Any],
                                                                      pred: Predicate,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,6 +249,7 @@ def test_context_packs_only_filtered_passages(retriever: Retriever) -> None:
 # -- an index built before metadata was kept ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_index_without_metadata_says_rebuild_and_a_build_adds_it(tmp_path: Path, settings_factory,
                                                                      embedder) -> None:  # type: ignore[no-untyped-def]
     from qa.build import build
