@@ -70,24 +70,41 @@ def build(seeds: Path | None, index_dir: Path | None, force: bool, quiet: bool, 
 @click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON instead of a table.")
 @click.option("--read/--no-read", default=None,
               help="Let the reader find the answer and reorder the top passages [QA_READ; on].")
+@click.option("--filter", "filter_json", metavar="JSON",
+              help='Only articles whose metadata passes, e.g. \'{"tags": "news", "date": {"gte": "2022-01-01"}}\' '
+              "(README, Filters).")
 def search(
     question: str, k: int | None, mode: str | None, index_dir: Path | None, articles: tuple[str, ...], as_json: bool,
-    read: bool | None,
+    read: bool | None, filter_json: str | None,
 ) -> None:
     """Answer QUESTION with the best passages and their citations."""
     from qa.search.retriever import Retriever
     from qa.serialize import result_to_dict
 
     settings = get_settings()
+    flt = _filter_arg(filter_json)
     retriever = Retriever.load(index_dir or settings.index, settings)
     result = retriever.search(question, k=k or settings.k, mode=mode or settings.mode, articles=list(articles) or None,
-                              read=read)
+                              read=read, filter=flt)
     if as_json:
         click.echo(json.dumps(result_to_dict(result, retriever.info()), ensure_ascii=False, indent=2))
         return
     from qa.progress import print_result
 
     print_result(result)
+
+
+def _filter_arg(text: str | None) -> dict[str, Any] | None:
+    """`--filter`'s JSON object (checked against the index's fields by the retriever)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg}", param_hint="--filter") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter('a JSON object of field conditions, e.g. {"tags": "news"}', param_hint="--filter")
+    return value
 
 
 @main.command()

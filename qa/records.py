@@ -22,6 +22,22 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Metadata:
+    """An article's own front-matter fields, typed (qa/ingest/metadata.py): `values` as JSON (dates as ISO
+    strings), `types` field → "string" | "number" | "boolean" | "date" (of the elements, for a list)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metadata": dict(self.values), "metadata_types": dict(self.types)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metadata:
+        return cls(dict(d.get("metadata") or {}), {str(k): str(v) for k, v in (d.get("metadata_types") or {}).items()})
+
+
+@dataclass(frozen=True)
 class Article:
     """One Markdown file with YAML front matter. Offsets index into `raw_text`."""
 
@@ -35,6 +51,7 @@ class Article:
     body_start: int  # offset in raw_text where the Markdown body starts
     front_matter_span: tuple[int, int] | None = None  # (start, end) of the YAML block
     content_hash: str = ""
+    metadata: Metadata = field(default_factory=Metadata)  # the front matter's own scalar and list fields
 
     @property
     def body(self) -> str:
@@ -118,9 +135,10 @@ class ArticleInfo:
     file: str
     content_hash: str
     sections: list[Section] = field(default_factory=list)
+    metadata: Metadata | None = None  # None: read from an index built before metadata was kept
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return (self.metadata.to_dict() if self.metadata is not None else {}) | {
             "id": self.id,
             "title": self.title,
             "short_description": self.short_description,
@@ -142,6 +160,7 @@ class ArticleInfo:
             file=d["file"],
             content_hash=d.get("content_hash", ""),
             sections=[Section(tuple(s["path"]), s["anchor"], s["level"]) for s in d.get("sections", [])],
+            metadata=Metadata.from_dict(d) if "metadata" in d else None,
         )
 
 
@@ -156,6 +175,7 @@ class Hit:
     chunk: Chunk
     highlight: tuple[int, int]  # offsets into chunk.text of the best-answering sentence
     reader: float | None = None  # the reader's relevance (span logit − no-answer logit), when it read this
+    metadata: dict[str, Any] = field(default_factory=dict)  # the article's front-matter fields (Metadata.values)
 
 
 @dataclass(frozen=True)

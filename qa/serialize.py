@@ -21,6 +21,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "source": {"file": c.file, "start": c.start, "end": c.end},
         "highlight": {"start": hit.highlight[0], "end": hit.highlight[1]},
         "passage_id": c.id,
+        "metadata": dict(hit.metadata),
     }
 
 

@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from qa.serve.api import create_app
 from qa.settings import Settings
@@ -46,5 +47,17 @@ def serving_seed_index(seed_index: Path, settings_factory, embedder) -> Iterator
     ],
 )
 def test_api_conforms_to_its_openapi(case: Any) -> None:
-    response = case.call_and_validate()
+    response = case.call()
+    # A `filter` is checked against the index's own metadata fields, which no static schema can list: a generated
+    # one naming fields this index lacks is rightly 422 `invalid_filter`. Only that answer is spared the "valid data
+    # is accepted" check; it is still checked against the documented error schema.
+    exempt = response.status_code == 422 and _error_code(response) == "invalid_filter"
+    case.validate_response(response, excluded_checks=[positive_data_acceptance] if exempt else None)
     assert response.status_code < 500, response.text
+
+
+def _error_code(response: Any) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None

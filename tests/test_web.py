@@ -7,6 +7,7 @@ Chromium is Debian's (`/usr/bin/chromium`, installed by `.ci/run`), driven by Pl
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,3 +349,57 @@ def test_the_readers_answer_is_shown_on_top_when_answerable(browser: Any, seed_i
             assert page.locator("#qa-answer").is_hidden()
         assert not t.errors, t.errors
         t.page.context.close()
+
+
+# -- filter chips (issue #30) -----------------------------------------------------------------------
+
+NEWS_TITLES = ("River Crossing at Dawn", "Harbour Fire", "Drone Factory Opens", "Winter Power Grid")
+
+
+def _titles(tab: Tab) -> list[str]:
+    wait_for_results(tab)
+    crumbs = tab.page.locator("#qa-results .hit .crumbs").all_inner_texts()
+    return [re.split(r" [·›] ", c.strip())[0] for c in crumbs]  # "Title · introduction", "Title › Section"
+
+
+@pytest.mark.slow
+def test_filter_chips_narrow_the_results(browser: Any, tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]
+    from qa.index import folder as ix
+    from tests.test_filters import _build
+
+    index_dir, _ = _build(tmp_path / "filters", settings_factory, embedder)
+    passages = [c.article_id for c in ix.read_chunks(ix.resolve(index_dir))]
+    recent_news = sum(a in ("news/harbour_fire", "news/drone_factory") for a in passages)
+    recent = recent_news + passages.count("guides/advanced/drone_maintenance")
+    assert recent_news < 8 < len(passages)
+    with serve(index_dir, tmp_path / "server") as live:
+        tab = open_tab(browser, live.url)
+        page = tab.page
+        page.wait_for_selector("#qa-filters fieldset[data-field='categories'] .chip")
+        fields = page.eval_on_selector_all("#qa-filters fieldset", "(fs) => fs.map((f) => f.dataset.field)")
+        assert fields == ["author", "categories", "date", "draft", "tags"]  # rating is a number: no chips
+        page.fill("#qa-k", "8")
+        tab.ask("bridges, rivers and fire")
+        everything = _titles(tab)
+        assert len(everything) == 8 and not set(everything) <= set(NEWS_TITLES)
+        page.click("#qa-filters fieldset[data-field='categories'] .chip[data-value='news']")
+        page.wait_for_function("() => document.querySelector(\"#qa-filters .chip[data-value='news']\")"
+                               ".getAttribute('aria-pressed') === 'true'")
+        page.wait_for_function(
+            "(titles) => [...document.querySelectorAll('#qa-results .hit .crumbs')]"
+            ".every((c) => titles.some((t) => c.innerText.startsWith(t)))", arg=list(NEWS_TITLES))
+        news = _titles(tab)
+        assert len(news) == 8 and set(news) <= set(NEWS_TITLES)
+        # a date range on top: only news of 2023 or later (Harbour Fire, 2023-03-14; Drone Factory, 2024-01-20)
+        page.fill("#qa-filters fieldset[data-field='date'] input[data-range='from']", "2023-01-01")
+        page.dispatch_event("#qa-filters fieldset[data-field='date'] input[data-range='from']", "change")
+        page.wait_for_function(
+            "(n) => [...document.querySelectorAll('#qa-results .hit .crumbs')].length === n && "
+            "[...document.querySelectorAll('#qa-results .hit .crumbs')].every((c) => "
+            "c.innerText.startsWith('Harbour Fire') || c.innerText.startsWith('Drone Factory Opens'))", arg=recent_news)
+        assert set(_titles(tab)) == {"Harbour Fire", "Drone Factory Opens"}  # fewer than k passages pass: all of them
+        page.click("#qa-filters fieldset[data-field='categories'] .chip[data-value='news']")  # chip off again
+        page.wait_for_function("(n) => document.querySelectorAll('#qa-results .hit').length === n", arg=recent)
+        assert "Drone Maintenance" in _titles(tab)
+        assert not tab.errors, tab.errors
+        tab.page.context.close()

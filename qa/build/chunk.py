@@ -159,4 +159,5 @@ def info(article: Article) -> ArticleInfo:
         file=article.file,
         content_hash=article.content_hash,
         sections=sections_of(article),
+        metadata=article.metadata,
     )

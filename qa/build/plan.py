@@ -56,7 +56,8 @@ def read_previous(index_dir: Path) -> Previous:
     if len(vectors) != len(chunks):
         return Previous()
     try:
-        infos = {a.id: a for a in ix.read_articles(folder)}
+        # a record without metadata (an index built before it was kept) is made again from its file
+        infos = {a.id: a for a in ix.read_articles(folder) if a.metadata is not None}
     except (QAError, OSError, ValueError):
         infos = {}
     sentences = ix.read_sentences(folder, len(chunks))

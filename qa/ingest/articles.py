@@ -16,6 +16,7 @@ from typing import Any
 import frontmatter
 import yaml
 
+from qa.ingest.metadata import typed_metadata
 from qa.records import Article, Problem
 
 _FRONT_MATTER = re.compile(
@@ -129,6 +130,7 @@ def parse(raw_text: str, article_id: str, file: str) -> tuple[Article | None, li
         body_start=body_start,
         front_matter_span=fm_span,
         content_hash=text_hash(raw_text),
+        metadata=typed_metadata(meta),
     )
     return article, problems
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.ingest.articles import text_hash
+from qa.ingest.metadata import typed_metadata
 from qa.records import Article, Problem
 
 CORPUS_FILE = "corpus.jsonl"
@@ -66,6 +67,9 @@ def parse_line(data: bytes, name: str, number: int) -> tuple[Article | None, Pro
         return None, Problem(name, number, "empty `text`")
     if "\x00" in text:
         return None, Problem(name, number, "NUL character in `text`")
+    raw_metadata = record.get("metadata") or {}
+    if not isinstance(raw_metadata, dict):
+        return None, Problem(name, number, "`metadata` must be a JSON object")
     doc_id = str(doc_id)
     article = Article(
         id=doc_id,
@@ -77,5 +81,6 @@ def parse_line(data: bytes, name: str, number: int) -> tuple[Article | None, Pro
         raw_text=text,
         body_start=0,
         content_hash=text_hash(data.decode("utf-8", "replace")),
+        metadata=typed_metadata(raw_metadata, skip=frozenset()),  # filters and hits, as front matter's
     )
     return article, None

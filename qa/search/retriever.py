@@ -9,8 +9,11 @@ This is the Python API for backends that embed `qa`::
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -29,6 +32,8 @@ from qa.ingest.tokens import count_tokens
 from qa.reader.model import Reader
 from qa.records import ArticleInfo, Chunk, Context, Hit, SearchResult
 from qa.search.candidates import ms
+from qa.search.fields import Catalogue
+from qa.search.filters import Filter, parse
 from qa.search.pipeline import STAGES
 from qa.search.ranking import ArticleVectors
 from qa.search.reading import load_reader
@@ -38,6 +43,7 @@ from qa.settings import Settings, get_settings
 
 __all__ = ["MODES", "Retriever"]
 MAX_QUERY_CHARS = 2000
+FILTER_CACHE = 256  # filters whose passing articles are remembered
 
 
 class Retriever:
@@ -70,6 +76,9 @@ class Retriever:
         self.article_vectors: ArticleVectors | None = None
         self.sentences: SentenceVectors | None = None
         self._rows_by_article: dict[str, np.ndarray] = {}
+        self.catalogue = Catalogue.of(articles)  # the metadata fields filters are checked against
+        self._filter_cache: OrderedDict[Filter, list[str]] = OrderedDict()
+        self._filter_lock = threading.Lock()
         if isinstance(chunks, StorePassages):
             # records on demand (QA_RECORDS=store): nothing that needs every passage in memory; the
             # best-sentence ranking and the article prior are off (docs/operations.md)
@@ -132,12 +141,41 @@ class Retriever:
                 raise NotFound(f"unknown article id(s): {', '.join(unknown[:10])}", code="unknown_article")
         return query
 
+    def parse_filter(self, filter: Mapping[str, Any] | Filter | None) -> Filter | None:
+        """A metadata filter (qa/search/filters.py) checked against this index's fields; 422 if it does not fit."""
+        return parse(filter, self.catalogue)
+
+    def allowed_articles(self, articles: list[str] | None, filter: Filter | None) -> list[str] | None:
+        """The article ids a query may return: the `articles` list and the filter's articles, both; None = all."""
+        if filter is None:
+            return articles
+        passing = self._passing(filter)
+        if articles is None:
+            return passing
+        wanted = set(articles)
+        return [a for a in passing if a in wanted]
+
+    def _passing(self, filter: Filter) -> list[str]:
+        """The articles a filter passes, remembered for the last few filters (a page's chips repeat them; an index
+        version never changes, so nothing goes stale)."""
+        with self._filter_lock:
+            passing = self._filter_cache.get(filter)
+            if passing is not None:
+                self._filter_cache.move_to_end(filter)
+                return passing
+        passing = filter.articles(self.articles)
+        with self._filter_lock:
+            self._filter_cache[filter] = passing
+            while len(self._filter_cache) > FILTER_CACHE:
+                self._filter_cache.popitem(last=False)
+        return passing
+
     def _allowed(self, articles: list[str] | None) -> np.ndarray | None:
         if articles is None:
             return None
         parts = [self._article_rows(a) for a in articles]
         parts = [p for p in parts if len(p)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def _article_rows(self, article_id: str) -> np.ndarray:
         if isinstance(self.chunks, StorePassages):
@@ -156,15 +194,18 @@ class Retriever:
         articles: list[str] | None = None,
         query_vector: np.ndarray | None = None,
         read: bool | None = None,
+        filter: Mapping[str, Any] | Filter | None = None,
     ) -> SearchResult:
         """Top-k passages for a question, with citations, highlight and calibrated confidence. With `read`
         (default: on where a reader is installed) the reader reorders the top passages and gives the answer;
-        with no reader installed `read` changes nothing (`answer` stays None)."""
+        with no reader installed `read` changes nothing (`answer` stays None). `articles` and `filter`
+        (metadata, qa/search/filters.py) limit the passages searched, before any top-k: k hits when k match."""
         t0 = time.perf_counter()
         query = self.validate(query, k, mode, articles)
+        allowed = self._allowed(self.allowed_articles(articles, self.parse_filter(filter)))
         reading = self.reader is not None and (self.read_default if read is None else bool(read))
         depth = max(k, self.config.read.passages) if reading else k
-        state = SearchState(query, k, mode, self._allowed(articles), query_vector, read=reading, depth=depth)
+        state = SearchState(query, k, mode, allowed, query_vector, read=reading, depth=depth)
         for stage in self.stages:
             t = time.perf_counter()
             state = stage.run(self, state)
@@ -173,7 +214,7 @@ class Retriever:
         return SearchResult(
             query=query,
             mode=mode,
-            hits=state.hits,
+            hits=[dataclasses.replace(h, metadata=self.metadata(h.chunk.article_id)) for h in state.hits],
             answerable=bool(state.answerable),
             confidence=float(state.confidence or 0.0),
             took_ms=ms(t0),
@@ -185,12 +226,12 @@ class Retriever:
         )
 
     def context(self, query: str, max_tokens: int = 1000, mode: str = "hybrid", k: int = 20,
-                read: bool | None = None) -> Context:
+                read: bool | None = None, filter: Mapping[str, Any] | Filter | None = None) -> Context:
         """The best passages, numbered with citations, packed whole into at most `max_tokens` tokens (in the
-        reader's order when it reads)."""
+        reader's order when it reads); `filter` limits them as in `search`."""
         if not 1 <= max_tokens <= 100_000:
             raise InvalidRequest("max_tokens must be between 1 and 100000", code="invalid_max_tokens")
-        result = self.search(query, k=min(k, 50), mode=mode, read=read)
+        result = self.search(query, k=min(k, 50), mode=mode, read=read, filter=filter)
         parts: list[str] = []
         used: list[Hit] = []
         for hit in result.hits:
@@ -208,6 +249,11 @@ class Retriever:
             return self.articles[article_id]
         except KeyError:
             raise NotFound(f"no article with id {article_id!r}", code="unknown_article") from None
+
+    def metadata(self, article_id: str) -> dict[str, Any]:
+        """An article's front-matter fields (typed values; dates as ISO strings), {} where it has none."""
+        info = self.articles.get(article_id)
+        return dict(info.metadata.values) if info is not None and info.metadata is not None else {}
 
     def close(self) -> None:
         """Release the store's connection (a Milvus client); FAISS holds nothing to release."""

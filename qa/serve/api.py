@@ -38,6 +38,7 @@ from qa.serve.deps import (
     remember_key,
     require_api_key,
 )
+from qa.serve.fields import fields
 from qa.serve.mcp import mount
 from qa.serve.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from qa.serve.reload import IndexWatchMiddleware, admin
@@ -85,7 +86,9 @@ async def search(
 ) -> dict[str, Any]:
     """The `k` best passages for `query`, each with scores, clean text, citation, source span and the
     best-answering sentence (`highlight`), plus a calibrated `confidence` that the top one answers it."""
-    result = await off_loop(request, retriever.search, body.query, body.k, body.mode, body.articles, None, body.read)
+    result = await off_loop(
+        request, retriever.search, body.query, body.k, body.mode, body.articles, None, body.read, body.filter
+    )
     request.app.state.metrics.observe_stages(result.timings)
     return result_to_dict(result, retriever.info())
 
@@ -96,7 +99,9 @@ async def context(
 ) -> dict[str, Any]:
     """The best passages, numbered `[1]`, `[2]`, … with their citations, packed whole (never cut) into at
     most `max_tokens` `cl100k_base` tokens: `context` is ready to paste into an LLM prompt."""
-    ctx = await off_loop(request, retriever.context, body.query, body.max_tokens, body.mode, 20, body.read)
+    ctx = await off_loop(
+        request, retriever.context, body.query, body.max_tokens, body.mode, 20, body.read, body.filter
+    )
     request.app.state.metrics.observe_stages(ctx.search.timings)
     return context_to_dict(ctx, retriever.info())
 
@@ -199,6 +204,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     keyed = [] if collections.catalog.open else [Depends(require_api_key)]
     include_v1(app, v1, keyed)  # at /v1 (the default collection) and /v1/collections/{name}
     include_v1(app, articles, keyed)
+    include_v1(app, fields, keyed)
     include_v1(app, admin, keyed)
     app.include_router(listing, dependencies=[] if collections.catalog.open else [Depends(remember_key)])
     app.include_router(ops)

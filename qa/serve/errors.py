@@ -39,6 +39,7 @@ FIELD_MESSAGES = {
     "max_tokens": f"max_tokens must be an integer between 1 and {MAX_CONTEXT_TOKENS}",
     "articles": f"articles must be null or a list of at most {MAX_ARTICLE_FILTER} article ids (strings)",
     "read": "read must be true, false or null",
+    "filter": 'filter must be null or a JSON object of field conditions, e.g. {"tags": "news"}',
 }
 
 

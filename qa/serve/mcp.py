@@ -86,7 +86,8 @@ TOOLS = [
         "(file and character offsets of the passage in the raw Markdown file). `answerability` says whether "
         "the articles answer it: `answered` (answer from the passages, citing them), `unsure` (say the articles may "
         "not answer it; offer what the passages say, hedged), `not_answered` (say the articles do not answer it "
-        "rather than guessing); `confidence` is the calibrated chance behind it. Narrow with `articles` (ids from the qa://articles resources).",
+        "rather than guessing); `confidence` is the calibrated chance behind it. Narrow with `articles` (ids from the qa://articles resources) or `filter` "
+        '(article metadata: {"tags": "x"}, {"date": {"gte": "2022-01-01"}}, {"path": {"prefix": "news/"}}).',
         input_schema=_search_schema(),
         output_schema=_schema(schemas.SearchResponse),
     ),
@@ -190,7 +191,7 @@ class Tools:
             body = _parse(schemas.SearchRequest, arguments, "body")
 
             def search(r: Retriever) -> dict[str, Any]:
-                result = r.search(body.query, body.k, body.mode, body.articles, read=body.read)
+                result = r.search(body.query, body.k, body.mode, body.articles, read=body.read, filter=body.filter)
                 self.observe_stages(result.timings)
                 return result_to_dict(result, r.info())
 
@@ -199,7 +200,7 @@ class Tools:
             ctx = _parse(schemas.ContextRequest, arguments, "body")
 
             def context(r: Retriever) -> dict[str, Any]:
-                out = r.context(ctx.query, ctx.max_tokens, ctx.mode, read=ctx.read)
+                out = r.context(ctx.query, ctx.max_tokens, ctx.mode, read=ctx.read, filter=ctx.filter)
                 self.observe_stages(out.search.timings)
                 return context_to_dict(out, r.info())
 

@@ -52,6 +52,15 @@ _READ = Field(
     "default: the server's setting `QA_READ` (on). `false` is the fast path; with no reader installed it changes "
     "nothing.",
 )
+_FILTER = Field(
+    None,
+    description="Only search articles whose metadata passes: a JSON object of field conditions, all of which "
+    'must hold — `{"tags": "x"}` equality, `{"tags": {"any": ["a", "b"]}}`, `{"tags": {"all": [...]}}`, '
+    '`{"date": {"gte": "2022-01-01", "lt": "2023-01-01"}}` (numbers and dates), `{"path": {"prefix": "news/"}}` '
+    '(article id), `{"draft": {"exists": false}}`. Fields and types: `GET /v1/fields`. An unknown field, '
+    "operator or wrongly typed value is a 422 `invalid_filter`.",
+    examples=[{"path": {"prefix": "liberation"}}],
+)
 _MODE = Field(
     _DEFAULT_MODE,
     description="`hybrid` fuses dense (MiniLM) and lexical (BM25) ranks; `dense` or `lexical` use one alone.",
@@ -75,6 +84,7 @@ class SearchRequest(_Request):
         examples=[["liberation_of_kherson"]],
     )
     read: bool | None = _READ
+    filter: dict[str, Any] | None = _FILTER
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -96,6 +106,7 @@ class ContextRequest(_Request):
     )
     mode: Mode = _MODE
     read: bool | None = _READ
+    filter: dict[str, Any] | None = _FILTER
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"query": "When was Kherson liberated?", "max_tokens": 1000}]}
@@ -161,6 +172,11 @@ class Passage(BaseModel):
     )
     highlight: Span = Field(description="The best-answering sentence, as offsets into `text`.")
     passage_id: str = Field(description="Stable id of the passage (unchanged text keeps its id).")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The article's front-matter fields (strings, numbers, booleans, dates as ISO strings, lists).",
+        examples=[{"tags": ["ukraine"], "date": "2022-11-11"}],
+    )
 
 
 class AnswerSource(BaseModel):
@@ -299,3 +315,33 @@ class ErrorResponse(BaseModel):
     """The one shape of every error response."""
 
     error: ErrorBody
+
+
+# -- fields (metadata filters) ---------------------------------------------------------------------------
+
+
+class FieldValue(BaseModel):
+    value: str | bool | int | float = Field(description="A value the field takes (a list field: one element).")
+    articles: int = Field(ge=0, description="Articles holding it.")
+
+
+class FieldEntry(BaseModel):
+    """One metadata field of the index, for building filters."""
+
+    name: str = Field(examples=["tags"])
+    type: Literal["string", "number", "boolean", "date"]
+    is_list: bool = Field(description="Whether some article holds a list of values.")
+    articles: int = Field(ge=0, description="Articles that have the field.")
+    distinct: int = Field(ge=0, description="Distinct values (elements, for lists).")
+    values: list[FieldValue] = Field(description="The most common values first (at most `max_values`).")
+    min: str | int | float | None = Field(description="Smallest value of a number or date field; else null.")
+    max: str | int | float | None = Field(description="Largest value of a number or date field; else null.")
+
+
+class FieldList(BaseModel):
+    count: int = Field(ge=0, description="Number of fields.")
+    articles: int = Field(ge=0, description="Articles in the index (a field that every article has with one value "
+                          "narrows nothing).")
+    fields: list[FieldEntry] = Field(
+        description="Metadata fields by name; `path` (the article id: `eq`, `any`, `prefix`) is always there too."
+    )

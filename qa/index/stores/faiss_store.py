@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from qa.index.retrieval import RetrievalConfig
 
 FILE = "vectors.faiss"
+EXACT_BELOW = 4096  # a filter passing at most this many rows of an HNSW index is searched exactly
 
 
 class FaissStore:
@@ -112,7 +113,20 @@ class FaissStore:
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            if self.index_type == "hnsw" and len(allowed) <= EXACT_BELOW:
+                return self._exact(q[0], k, allowed)
             params = self._filtered(faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
         scores, rows = self.index.search(q, k, params=params)
         keep = rows[0] >= 0
+        if allowed is not None and self.index_type == "hnsw" and int(keep.sum()) < min(k, len(allowed)):
+            return self._exact(q[0], k, allowed)  # the graph / lists ran dry inside a narrow filter
         return scores[0][keep], rows[0][keep]
+
+    def _exact(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over the allowed rows (their vectors read back from the HNSW index's flat storage): a graph
+        searched through a narrow filter may find fewer than k of them, or miss the best."""
+        rows = np.asarray(allowed, dtype=np.int64)
+        vectors = self.index.reconstruct_batch(rows)
+        scores = vectors @ np.asarray(query, np.float32)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return scores[top].astype(np.float32), rows[top]

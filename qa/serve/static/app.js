@@ -11,7 +11,7 @@
     noticeTitle: $("notice-title"), noticeText: $("notice-text"),
     answer: $("answer"), answerLabel: $("answer-label"), answerText: $("answer-text"), answerCite: $("answer-cite"),
     searchView: $("search-view"), articleView: $("article-view"), back: $("back"),
-    article: $("article"), articleError: $("article-error"), footer: $("footer"),
+    article: $("article"), articleError: $("article-error"), footer: $("footer"), filters: $("filters"),
   };
 
   /** Build an element; string children become text nodes, so API data can never become markup. */
@@ -222,6 +222,8 @@
     const body = { query: ui.q.value, mode: ui.mode.value };
     const k = readK();
     if (k !== undefined) body.k = k;
+    const filter = currentFilter();
+    if (filter) body.filter = filter;
     const url = new URLSearchParams({ q: ui.q.value, mode: ui.mode.value, k: ui.k.value });
     if (collection) url.set("c", collection); // the picked collection (see "collections" below)
     history.replaceState(null, "", "?" + url.toString() + location.hash);
@@ -243,6 +245,101 @@
     setBusy(false);
     ui.error.hidden = true;
     renderResults(data);
+  }
+
+  // -- filter chips: the index's metadata fields (GET /v1/fields) as chips and date ranges -----------------
+
+  const MAX_CHIPS = 12; // a string field with more values than this gets no chips
+  const MAX_CHIP_CHARS = 40; // nor one with longer values (URLs, sentences)
+  const chosen = new Map(); // field name -> Set of chosen values (chips), or {from, to} (dates)
+  let fieldsSeq = 0;
+
+  function nextDay(iso) {
+    const d = new Date(iso + "T00:00:00Z");
+    d.setUTCDate(d.getUTCDate() + 1);
+    return d.toISOString().slice(0, 10);
+  }
+
+  /** The `filter` of the chosen chips and ranges: values of one field any-of, fields and-ed; null for none. */
+  function currentFilter() {
+    const filter = {};
+    for (const [name, pick] of chosen) {
+      if (pick instanceof Set) {
+        if (pick.size === 1) filter[name] = [...pick][0];
+        else if (pick.size > 1) filter[name] = { any: [...pick] };
+      } else {
+        const range = {};
+        if (pick.from) range.gte = pick.from;
+        if (pick.to) range.lt = nextDay(pick.to); // the whole end day, date-times included
+        if (Object.keys(range).length) filter[name] = range;
+      }
+    }
+    return Object.keys(filter).length ? filter : null;
+  }
+
+  function rerun() {
+    if (ui.q.value.trim()) search();
+  }
+
+  function chipGroup(field) {
+    const pick = new Set();
+    chosen.set(field.name, pick);
+    const group = el("fieldset", { class: "chips", "data-field": field.name }, el("legend", { text: field.name }));
+    for (const { value, articles } of field.values) {
+      const chip = el("button", { type: "button", class: "chip", "aria-pressed": "false", "data-value": String(value),
+                                  title: articles + " article" + (articles === 1 ? "" : "s") }, String(value));
+      chip.addEventListener("click", () => {
+        const on = !pick.has(value);
+        if (on) pick.add(value);
+        else pick.delete(value);
+        chip.setAttribute("aria-pressed", String(on));
+        rerun();
+      });
+      group.append(chip);
+    }
+    return group;
+  }
+
+  function dateRange(field) {
+    const pick = { from: "", to: "" };
+    chosen.set(field.name, pick);
+    const day = (v) => (v ? String(v).slice(0, 10) : "");
+    const input = (which) => {
+      const box = el("input", { type: "date", "data-range": which, min: day(field.min), max: day(field.max),
+                                "aria-label": field.name + " " + which });
+      box.addEventListener("change", () => {
+        pick[which] = box.value;
+        rerun();
+      });
+      return box;
+    };
+    return el("fieldset", { class: "chips range", "data-field": field.name }, el("legend", { text: field.name }),
+              input("from"), " – ", input("to"));
+  }
+
+  /** Chips for the fields at `path` (a collection's fields endpoint may be passed instead). */
+  async function loadFields(path) {
+    const seq = ++fieldsSeq;
+    let data;
+    try {
+      data = await api("GET", path || "/v1/fields?max_values=" + MAX_CHIPS);
+    } catch (_) {
+      data = { fields: [], articles: 0 }; // no key yet, or an older server: no chips
+    }
+    if (seq !== fieldsSeq) return;
+    chosen.clear();
+    const groups = [];
+    for (const field of data.fields) {
+      // chips only where they narrow: a few short values, not one value every article has
+      const narrows = field.distinct > 1 || field.articles < data.articles;
+      const short = field.values.every((v) => String(v.value).length <= MAX_CHIP_CHARS);
+      if (field.type === "date" && field.min && narrows) groups.push(dateRange(field));
+      else if ((field.type === "string" || field.type === "boolean") && field.distinct <= MAX_CHIPS && narrows && short) {
+        groups.push(chipGroup(field));
+      }
+    }
+    ui.filters.replaceChildren(...groups);
+    ui.filters.hidden = groups.length === 0;
   }
 
   // -- the article, in context ------------------------------------------------------------------------
@@ -457,6 +554,7 @@
     const key = ui.key.value.trim();
     if (key) sessionStorage.setItem(KEY_STORE, key);
     else sessionStorage.removeItem(KEY_STORE);
+    loadFields(); // the fields may need the key
   });
   document.addEventListener("keydown", (e) => {
     const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement && document.activeElement.tagName);
@@ -472,6 +570,7 @@
   window.addEventListener("hashchange", route);
 
   ui.key.value = sessionStorage.getItem(KEY_STORE) || "";
+  loadFields();
   const params = new URLSearchParams(location.search);
   if (params.has("mode")) ui.mode.value = params.get("mode");
   if (params.has("k")) ui.k.value = params.get("k");
