@@ -460,6 +460,7 @@ def test_the_page_picks_a_collection(seed_index: Path, moon_index: Path, tmp_pat
         assert set(hits(page)) <= {"Apollo 11", "Great Barrier Reef"}
         assert "c=moon" in page.url
         assert any("/v1/collections/moon/search" in u for u in t.requests)
+        assert any("/v1/collections/moon/fields" in u for u in t.requests)  # the filter chips of moon
         page.locator("#qa-results .hit").first.locator("a.open").click()  # the article, from its collection
         page.wait_for_selector(".passage.target")
         assert page.inner_text("#qa-article h1") == "Apollo 11"

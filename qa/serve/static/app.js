@@ -517,6 +517,7 @@
     // an unknown ?c=, or a key that may not read the default collection: ask the one shown
     if (collection !== pick && !(collection === "" && pick === data.default)) collection = pick;
     picker.box.hidden = data.collections.length < 2;
+    loadFields(); // chips for the collection shown
   }
 
   picker.select.addEventListener("change", () => {
@@ -526,6 +527,7 @@
     const p = new URLSearchParams(location.search);
     p.set("c", collection);
     history.replaceState(null, "", "?" + p.toString() + location.hash);
+    loadFields(); // the picked collection's own fields; chosen chips are cleared
     if (ui.q.value.trim()) search();
   });
   ui.key.addEventListener("change", loadCollections); // a key may see other collections
