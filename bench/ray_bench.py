@@ -299,9 +299,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="keep the work folder here (a rerun reuses the frontlines index)")
     ap.add_argument("--synthetic", type=int, default=100_000, help="passages of the synthetic corpus (0 = none)")
     args = ap.parse_args()
-    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["date"] = time.strftime("%Y-%m-%d")
-    data["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    data: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, "
+                            f"{platform.machine()}, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory(prefix="qa-ray-bench-") as tmp:
         work = args.work or Path(tmp)
         if args.what in ("throughput", "all"):
@@ -315,6 +314,7 @@ def main() -> None:
             data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
+    data = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | data  # read now: runs may overlap
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(data))
     print(markdown(data))
