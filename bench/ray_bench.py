@@ -149,7 +149,7 @@ def _replica() -> None:
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out))
 
 
-def synthetic(source: Path, work: Path, passages: int, uri: str) -> tuple[Path, dict[str, Any]]:
+def synthetic(source: Path, work: Path, passages: str | int, uri: str) -> tuple[Path, dict[str, Any]]:
     """An index of `passages` passages made from the `source` index's (see the module docstring)."""
     import numpy as np
 
@@ -163,6 +163,7 @@ def synthetic(source: Path, work: Path, passages: int, uri: str) -> tuple[Path, 
     regions = ix.read_regions(folder, chunks) or [""] * len(chunks)
     vectors = np.load(folder / ix.VECTORS)
     bm25 = analyse([lexical_text(c) for c in chunks])
+    passages = int(passages)
     copies = -(-passages // len(chunks))
     name = "qa_synthetic_bench_0"
     client = connect(uri)
@@ -206,6 +207,8 @@ def synthetic(source: Path, work: Path, passages: int, uri: str) -> tuple[Path, 
         client.close()
     # the index folder: manifest + articles + the build's idf (copies keep every term's document frequency)
     version = work / "index" / ".synthetic.00000000T000000-bench"
+    shutil.rmtree(version, ignore_errors=True)
+    (work / "index" / "synthetic").unlink(missing_ok=True)
     version.mkdir(parents=True)
     (work / "index" / "synthetic").symlink_to(version.name)
     m = ix.read_manifest(folder)
@@ -220,22 +223,34 @@ def synthetic(source: Path, work: Path, passages: int, uri: str) -> tuple[Path, 
                                          "rows_per_s": round(inserted / insert_s), "flush_s": round(flush_s, 1)}
 
 
-def replica(work: Path, synthetic_passages: int) -> dict[str, Any]:
-    from qa.build import build
-    from qa.settings import Settings
+def in_child(name: str, *args: Any) -> Any:
+    """`name(*args)` of this module in a fresh process (its Milvus Lite database is then free for others)."""
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; import bench.ray_bench as b; "
+            f"r = b.{name}(*[Path(a) if i < 2 else a for i, a in enumerate(json.loads(sys.argv[1]))]); "
+            f"Path({str(out)!r}).write_text(json.dumps([str(r[0]), r[1]]))")
+    subprocess.run([sys.executable, "-c", code, json.dumps(list(args))], check=True, timeout=7200,
+                   env=os.environ | {"PYTHONPATH": str(ROOT)})
+    path, made = json.loads(out.read_text())
+    return Path(path), made
 
+
+def replica(work: Path, synthetic_passages: int) -> dict[str, Any]:
     uri = str(work / "replica.db")
     index = work / "index" / "frontlines"
-    s = Settings(seeds=FRONTLINES, index=index, cache_dir=work / "cache", reader="off", store="milvus",
-                 milvus_uri=uri)
-    build(s, FRONTLINES, index, processes=os.cpu_count() or 1)
+    # in a child process: Milvus Lite locks its .db to the process that opened it first
+    env = os.environ | {"QA_STORE": "milvus", "QA_MILVUS_URI": uri, "QA_CACHE_DIR": str(work / "cache"),
+                        "QA_READER": "off", "PYTHONPATH": str(ROOT)}
+    qa = str(Path(sys.executable).with_name("qa"))
+    subprocess.run([qa, "build", "--seeds", str(FRONTLINES), "--index", str(index), "-q"], env=env, check=True,
+                   timeout=7200)
     out: dict[str, Any] = {}
     out["frontlines_memory"] = serve_once(index, "memory", uri, work / "a.json")
     print("frontlines memory", out["frontlines_memory"], flush=True)
     out["frontlines_store"] = serve_once(index, "store", uri, work / "b.json")
     print("frontlines store", out["frontlines_store"], flush=True)
     if synthetic_passages:
-        big, made = synthetic(index, work, synthetic_passages, str(work / "synthetic.db"))
+        big, made = in_child("synthetic", str(index), str(work), synthetic_passages, str(work / "synthetic.db"))
         print("synthetic", made, flush=True)
         out["synthetic_build"] = made
         out["synthetic_store"] = serve_once(big, "store", str(work / "synthetic.db"), work / "c.json")
@@ -281,13 +296,13 @@ def main() -> None:
     ap.add_argument("what", choices=["throughput", "replica", "all"])
     ap.add_argument("--seeds", type=Path, default=FRONTLINES)
     ap.add_argument("--articles", type=int, default=0, help="throughput: only the first N articles (0 = all)")
+    ap.add_argument("--work", type=Path, help="keep the work folder here (a rerun reuses the frontlines index)")
     ap.add_argument("--synthetic", type=int, default=100_000, help="passages of the synthetic corpus (0 = none)")
     args = ap.parse_args()
-    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["date"] = time.strftime("%Y-%m-%d")
-    data["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    data: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, "
+                            f"{platform.machine()}, Python {platform.python_version()}"}
     with tempfile.TemporaryDirectory(prefix="qa-ray-bench-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
         if args.what in ("throughput", "all"):
             seeds = args.seeds
             if args.articles:
@@ -299,6 +314,7 @@ def main() -> None:
             data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
+    data = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | data  # read now: runs may overlap
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(data))
     print(markdown(data))

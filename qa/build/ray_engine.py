@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import socket
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -117,6 +118,7 @@ class RayEngine:
 
     def __enter__(self) -> Self:
         ray = _ray()
+        reachable(self.options.address)
         try:
             ray.init(address=self.options.address, ignore_reinit_error=True, log_to_driver=False,
                      logging_level="ERROR", include_dashboard=False)
@@ -224,6 +226,19 @@ class RayEngine:
         if progress:
             progress(done, len(texts), time.perf_counter() - t0)
         return out, per
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Fails fast on a `host:port` nothing listens on (`ray.init` would wait for it for minutes)."""
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise RayBuildError(f"cannot reach the Ray cluster at {address!r}: {exc} (start one with "
+                            "`ray start --head`, or set QA_RAY_ADDRESS)") from exc
 
 
 def no_retries() -> dict[str, Any]:
