@@ -262,6 +262,37 @@ def replica(work: Path, synthetic_passages: int) -> dict[str, Any]:
     return out
 
 
+def interleaved(work: Path) -> dict[str, Any]:
+    """Query p50, records in memory vs on demand, in one process over the same index, alternating query by
+    query (so a machine whose load changes between runs favours neither); needs `replica`'s frontlines index."""
+    import numpy as np
+
+    from qa.search.retriever import Retriever
+    from qa.settings import Settings
+
+    index = work / "index" / "frontlines"
+    base = Settings(index=index, reader="off", milvus_uri=str(work / "replica.db"), cache_dir=work / "cache")
+    memory = Retriever.load(index, base)
+    store = Retriever.load(index, base.model_copy(update={"records": "store"}), embedder=memory.embedder)
+    qs = questions()
+    vectors = memory.embedder.encode(qs)
+    out: dict[str, Any] = {"queries": 2 * len(qs)}
+    for mode in ("hybrid", "dense", "lexical"):
+        ms: dict[str, list[float]] = {"memory": [], "store": []}
+        for _ in range(2):
+            for q, v in zip(qs, vectors):
+                for name, r in (("memory", memory), ("store", store)):
+                    t = time.perf_counter()
+                    r.search(q, k=5, mode=mode, query_vector=v, read=False)
+                    ms[name].append((time.perf_counter() - t) * 1000)
+        a, b = float(np.median(ms["memory"])), float(np.median(ms["store"]))
+        out[mode] = {"memory_p50_ms": round(a, 2), "store_p50_ms": round(b, 2), "ratio": round(b / a, 2)}
+        print(mode, out[mode], flush=True)
+    memory.close()
+    store.close()
+    return out
+
+
 def markdown(data: dict[str, Any]) -> str:
     lines = [f"# Ray builds and on-demand replicas ({data.get('date', '')})", "",
              f"Machine: {data.get('machine', '')}. Commands: `make bench-ray` (bench/ray_bench.py).", ""]
@@ -287,13 +318,20 @@ def markdown(data: dict[str, Any]) -> str:
         if "synthetic_build" in r:
             lines.append(f"Synthetic collection: {r['synthetic_build']}.")
             lines.append(f"Synthetic store-mode RSS / frontlines in-memory RSS: {r['synthetic_rss_vs_frontlines_memory']}.")
-        lines.append(f"Store-mode p50 / in-memory p50 (frontlines): {r['store_p50_vs_memory']}.")
+        lines.append(f"Store-mode p50 / in-memory p50 (frontlines, one fresh process each, one after the other): "
+                     f"{r['store_p50_vs_memory']}.")
+    if "p50_interleaved" in data:
+        p = data["p50_interleaved"]
+        lines += ["", "## Query p50, in memory vs on demand, interleaved in one process (frontlines)", "",
+                  "| mode | in memory ms | on demand ms | ratio |", "| --- | --- | --- | --- |"]
+        lines += [f"| {m} | {p[m]['memory_p50_ms']} | {p[m]['store_p50_ms']} | {p[m]['ratio']} |"
+                  for m in ("hybrid", "dense", "lexical")]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "replica", "all"])
+    ap.add_argument("what", choices=["throughput", "replica", "p50", "all"])
     ap.add_argument("--seeds", type=Path, default=FRONTLINES)
     ap.add_argument("--articles", type=int, default=0, help="throughput: only the first N articles (0 = all)")
     ap.add_argument("--work", type=Path, help="keep the work folder here (a rerun reuses the frontlines index)")
@@ -314,6 +352,8 @@ def main() -> None:
             data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
+        if args.what in ("p50", "all"):
+            data["p50_interleaved"] = interleaved(work / "r")
     data = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | data  # read now: runs may overlap
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(data))
