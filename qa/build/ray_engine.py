@@ -134,6 +134,9 @@ class RayEngine:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = True
+        # an actor lost while it loads the model fails the build too (Ray Data would start another, on
+        # whatever node is left, and the build would go on with a node gone)
+        ctx.max_consecutive_actor_init_deaths = 0
         return self
 
     def __exit__(self, *exc: object) -> None:
