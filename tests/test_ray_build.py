@@ -196,7 +196,7 @@ def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(built, cl
     manifest = ix.read_manifest(served)
     retriever = Retriever.load(ray_dir, settings_factory(index=ray_dir), embedder=embedder)
     expected = [[h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUESTIONS]
-    for n, path in enumerate(sorted(FRONTLINES.glob("*.md"))[-8:]):  # new text to embed: ~200 passages
+    for n, path in enumerate(sorted(FRONTLINES.glob("*.md"))[-12:]):  # new text to embed: ~300 passages
         (corpus / f"copy_{n:02d}.md").write_text(path.read_text(encoding="utf-8").replace(" the ", " that "),
                                                  encoding="utf-8")
     victim = cluster.add_worker()  # a third node: one embedding actor on each node's one CPU
@@ -204,8 +204,10 @@ def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(built, cl
 
     class KillDuringEmbedding(Reporter):
         name = ""
+
         def advance(self, done: int, total: int, seconds: float) -> None:
-            if self.name == "embed" and not killed.is_set():  # the first batches are back: all actors at work
+            # once every node's actor has returned a batch (each has more to do), the third node goes
+            if self.name == "embed" and not killed.is_set() and len(engine.embedded_on) == 3 and done < total / 2:
                 killed.set()
                 cluster.kill(victim)
 
@@ -214,7 +216,7 @@ def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(built, cl
 
     try:
         with RayEngine(on_ray, RayOptions(cluster.address)) as engine, pytest.raises(RayBuildError) as err:
-            assert engine.workers == 3
+            assert engine.workers == 3 and engine.nodes == 3
             build(on_ray, corpus, ray_dir, reporter=KillDuringEmbedding(), engine=engine)
         assert killed.is_set()
         message = err.value.message

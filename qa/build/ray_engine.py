@@ -102,7 +102,10 @@ class _Embed:
         texts = [str(t) for t in batch["text"]]
         spans = [pickle.loads(s) for s in batch["spans"]]
         vectors, per = self.embedder.encode_with_sentences(texts, spans)
-        return {"i": batch["i"], "vector": vectors,
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        return {"i": batch["i"], "vector": vectors, "node": np.array([node] * len(texts), dtype=object),
                 "sentences": np.array([np.ascontiguousarray(s, np.float32).tobytes() for s in per], dtype=object)}
 
 
@@ -115,6 +118,7 @@ class RayEngine:
         self.ray: Any = None
         self.nodes = 0
         self.gpus = 0.0
+        self.embedded_on: set[str] = set()  # ids of the nodes whose actors have returned vectors
 
     def __enter__(self) -> Self:
         ray = _ray()
@@ -217,8 +221,9 @@ class RayEngine:
                 i = int(row["i"])
                 out[i] = row["vector"]
                 per[i] = np.frombuffer(row["sentences"], np.float32).reshape(-1, DIM).copy()
+                self.embedded_on.add(str(row["node"]))
                 done += 1
-                if progress and done % 64 == 0:
+                if progress and done % 8 == 0:
                     progress(done, len(texts), time.perf_counter() - t0)
         except QAError:
             raise
