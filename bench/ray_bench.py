@@ -262,6 +262,42 @@ def replica(work: Path, synthetic_passages: int) -> dict[str, Any]:
     return out
 
 
+def lite_server(db: str) -> tuple[subprocess.Popen[str], str]:
+    """Milvus Lite serving `db` from a process of its own (its gRPC server on a free port), as a Milvus server
+    would: a replica connected to it over http:// holds none of the store's memory."""
+    code = ("import sys, time; from milvus_lite.server_manager import server_manager_instance as m; "
+            "print(m.start_and_get_uri(sys.argv[1]), flush=True); time.sleep(1e6)")
+    proc = subprocess.Popen([sys.executable, "-c", code, db], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    uri = proc.stdout.readline().strip()
+    if not uri.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"Milvus Lite did not start for {db}: {uri!r}")
+    return proc, uri
+
+
+def apart(work: Path) -> dict[str, Any]:
+    """The three replicas again, each against Milvus Lite in a process of its own (needs `replica`'s work)."""
+    out: dict[str, Any] = {}
+    cases = [("frontlines_memory", "frontlines", "memory", "replica.db"),
+             ("frontlines_store", "frontlines", "store", "replica.db"),
+             ("synthetic_store", "synthetic", "store", "synthetic.db")]
+    for name, index, records, db in cases:
+        if not (work / "index" / index).exists():
+            continue
+        server, uri = lite_server(str(work / db))
+        try:
+            out[name] = serve_once(work / "index" / index, records, uri, work / f"{name}.json")
+        finally:
+            server.kill()
+            server.wait()
+        print(name, out[name], flush=True)
+    if "synthetic_store" in out:
+        out["synthetic_rss_vs_frontlines_memory"] = round(
+            out["synthetic_store"]["rss_mib"] / out["frontlines_memory"]["rss_mib"], 2)
+    return out
+
+
 def interleaved(work: Path) -> dict[str, Any]:
     """Query p50, records in memory vs on demand, in one process over the same index, alternating query by
     query (so a machine whose load changes between runs favours neither); needs `replica`'s frontlines index."""
@@ -320,6 +356,18 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(f"Synthetic store-mode RSS / frontlines in-memory RSS: {r['synthetic_rss_vs_frontlines_memory']}.")
         lines.append(f"Store-mode p50 / in-memory p50 (frontlines, one fresh process each, one after the other): "
                      f"{r['store_p50_vs_memory']}.")
+    if "replica_store_apart" in data:
+        r = data["replica_store_apart"]
+        lines += ["", "## Replica RSS with Milvus Lite in a process of its own (as a Milvus server would be)", "",
+                  ("| replica | passages | articles | RSS MiB | peak MiB | hybrid p50 ms | dense p50 ms | "
+                  "lexical p50 ms |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in ("frontlines_memory", "frontlines_store", "synthetic_store"):
+            if name in r:
+                x = r[name]
+                lines.append(f"| {name} | {x['passages']} | {x['articles']} | {x['rss_mib']} | {x['peak_rss_mib']} | "
+                             f"{x['p50_ms']['hybrid']} | {x['p50_ms']['dense']} | {x['p50_ms']['lexical']} |")
+        if "synthetic_rss_vs_frontlines_memory" in r:
+            lines.append(f"\nSynthetic on demand / frontlines in memory, RSS: {r['synthetic_rss_vs_frontlines_memory']}.")
     if "p50_interleaved" in data:
         p = data["p50_interleaved"]
         lines += ["", "## Query p50, in memory vs on demand, interleaved in one process (frontlines)", "",
@@ -331,7 +379,7 @@ def markdown(data: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "replica", "p50", "all"])
+    ap.add_argument("what", choices=["throughput", "replica", "apart", "p50", "all"])
     ap.add_argument("--seeds", type=Path, default=FRONTLINES)
     ap.add_argument("--articles", type=int, default=0, help="throughput: only the first N articles (0 = all)")
     ap.add_argument("--work", type=Path, help="keep the work folder here (a rerun reuses the frontlines index)")
@@ -352,6 +400,8 @@ def main() -> None:
             data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
+        if args.what in ("apart", "all"):
+            data["replica_store_apart"] = apart(work / "r")
         if args.what in ("p50", "all"):
             data["p50_interleaved"] = interleaved(work / "r")
     data = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | data  # read now: runs may overlap
