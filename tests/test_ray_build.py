@@ -201,23 +201,27 @@ def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(built, cl
                                                  encoding="utf-8")
     victim = cluster.add_worker()  # a third node: one embedding actor on each node's one CPU
     killed = threading.Event()
+    at: list[tuple[int, int]] = []
 
     class KillDuringEmbedding(Reporter):
         name = ""
 
         def advance(self, done: int, total: int, seconds: float) -> None:
             # once every node's actor has returned a batch (each has more to do), the third node goes
-            if self.name == "embed" and not killed.is_set() and len(engine.embedded_on) == 3 and done < total / 2:
+            if self.name == "embed" and not killed.is_set() and len(engine.embedded_on) == 3:
                 killed.set()
+                at.append((done, total))
                 cluster.kill(victim)
 
         def stage(self, name: str, total: int | None = None) -> None:
             self.name = name
 
     try:
-        with RayEngine(on_ray, RayOptions(cluster.address)) as engine, pytest.raises(RayBuildError) as err:
+        with RayEngine(on_ray, RayOptions(cluster.address)) as engine:
             assert engine.workers == 3 and engine.nodes == 3
-            build(on_ray, corpus, ray_dir, reporter=KillDuringEmbedding(), engine=engine)
+            with pytest.raises(RayBuildError) as err:
+                build(on_ray, corpus, ray_dir, reporter=KillDuringEmbedding(), engine=engine)
+                pytest.fail(f"built: killed at {at}, vectors from {len(engine.embedded_on)} nodes")
         assert killed.is_set()
         message = err.value.message
         assert "stage 'embed'" in message and "served index is unchanged" in message
