@@ -127,7 +127,7 @@ def _replica() -> None:
     t = time.perf_counter()
     retriever = Retriever.load(settings.index, settings)
     load_s = time.perf_counter() - t
-    qs = questions()
+    qs = questions()[: int(os.environ.get("BENCH_QUESTIONS", "0")) or None]
     vectors = retriever.embedder.encode(qs)
     timings: dict[str, list[float]] = {}
     for mode in ("hybrid", "dense", "lexical"):
