@@ -27,6 +27,7 @@ from qa.records import Chunk
 
 CACHE = 20_000  # records kept (LRU): a few MB; a query touches at most ~100 candidates
 FETCH = 512  # passage ids per query by id
+TIMEOUT_S = 10.0  # as the store's searches (qa/index/stores/milvus_store.py SEARCH_TIMEOUT_S): a 503, not a hang
 
 
 class RowIndex:
@@ -162,10 +163,8 @@ class StorePassages(Sequence[Chunk]):
                 self._records.popitem(last=False)
 
     def _query(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
-        from qa.index.stores.milvus_store import SEARCH_TIMEOUT_S, MilvusError
-
         try:
-            return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          timeout=SEARCH_TIMEOUT_S))
+            return list(self.client.query(self.collection, filter=expr, output_fields=fields, timeout=TIMEOUT_S))
         except Exception as exc:  # pymilvus' and grpc's own
-            raise MilvusError(f"reading passages from Milvus collection {self.collection} failed: {exc}") from exc
+            raise QAError(f"reading passages from Milvus collection {self.collection} failed: {exc}",
+                          code="store_unavailable", status=503) from exc
