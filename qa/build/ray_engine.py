@@ -130,7 +130,7 @@ class RayEngine:
             raise RayBuildError(f"cannot reach the Ray cluster at {self.options.address!r}: {exc} "
                                 "(start one with `ray start --head`, or set QA_RAY_ADDRESS)") from exc
         self.ray = ray
-        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0)
         self.gpus = float(ray.cluster_resources().get("GPU", 0.0))
         import ray.data
 
