@@ -50,8 +50,10 @@ bench: $(STAMP) ## run the benchmarks in bench/ (writes bench/results/)
 	$(MAKE) --no-print-directory bench-milvus
 
 bench-ray: $(STAMP) ## builds through a local 1- and 2-node Ray cluster vs one process; replica RSS with records on demand (writes bench/results/ray.json)
-	$(BIN)/python bench/ray_bench.py throughput --articles 40
-	$(BIN)/python bench/ray_bench.py replica --synthetic 100000
+	$(BIN)/python bench/ray_bench.py throughput --articles 20
+	$(BIN)/python bench/ray_bench.py replica --synthetic 100000 --work .cache/ray-bench
+	BENCH_QUESTIONS=60 $(BIN)/python bench/ray_bench.py apart --work .cache/ray-bench
+	$(BIN)/python bench/ray_bench.py p50 --work .cache/ray-bench
 
 bench-milvus: $(STAMP) ## FAISS vs Milvus Lite build and query timings (writes bench/results/milvus.json)
 	$(BIN)/qa build --seeds ../shared/corpus/frontlines --index index/frontlines -q

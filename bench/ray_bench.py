@@ -1,20 +1,24 @@
 """Builds through Ray against the single-process build, and replicas that read records on demand.
 
-    .venv/bin/python bench/ray_bench.py throughput [--seeds ../shared/corpus/frontlines]
-    .venv/bin/python bench/ray_bench.py replica [--synthetic 100000]
+    .venv/bin/python bench/ray_bench.py throughput [--seeds ../shared/corpus/frontlines] [--articles 20]
+    .venv/bin/python bench/ray_bench.py replica --synthetic 100000 --work .cache/ray-bench
+    BENCH_QUESTIONS=60 .venv/bin/python bench/ray_bench.py apart --work .cache/ray-bench
+    .venv/bin/python bench/ray_bench.py p50 --work .cache/ray-bench        (what `make bench-ray` runs)
 
 `throughput`: the same corpus built from scratch (fresh cache, nothing reused) into Milvus Lite by the
 single-process build (`qa build`, torch threads = cores) and through a real Ray cluster on 127.0.0.1
 (tests/ray_cluster.py) of 1 and 2 nodes of 1 CPU each (one embedding actor per node, one torch thread each):
 passages per second over the whole build (read, chunk, embed, write, publish).
 
-`replica`: a fresh process per case loads the index and runs the questions without reading (query vectors
-given: the store's side only), then reports its RSS (VmRSS, VmHWM) and the query p50/p95:
-frontlines with records in memory (today's Milvus path), frontlines with records on demand (QA_RECORDS=store),
-and a synthetic corpus of `--synthetic` passages made from frontlines' passages (copies of its articles under
+`replica`: builds frontlines into Milvus Lite; a fresh process per case loads the index and runs the questions
+without reading (query vectors given: the store's side only), then reports its RSS (VmRSS, VmHWM) and the
+query p50/p95: frontlines with records in memory (today's Milvus path) and on demand (QA_RECORDS=store),
+Milvus Lite running inside the replica. It then makes a synthetic corpus of `--synthetic` passages made from frontlines' passages (copies of its articles under
 new ids, vectors jittered and renormalised, the same records and BM25 text), inserted straight into a Milvus
 Lite collection of the build's schema — embedding that many passages on this machine's 2 cores would take
 days (see docs/operations.md), the replica's side does not depend on how the vectors were made.
+`apart`: the three replicas (frontlines in memory, on demand, synthetic on demand) against Milvus Lite in a
+process of its own, as a Milvus server would be. `p50`: in memory vs on demand alternating in one process.
 
 Results go to bench/results/ray.json (merged by section) and bench/results/ray.md.
 """
@@ -127,7 +131,7 @@ def _replica() -> None:
     t = time.perf_counter()
     retriever = Retriever.load(settings.index, settings)
     load_s = time.perf_counter() - t
-    qs = questions()
+    qs = questions()[: int(os.environ.get("BENCH_QUESTIONS", "0")) or None]
     vectors = retriever.embedder.encode(qs)
     timings: dict[str, list[float]] = {}
     for mode in ("hybrid", "dense", "lexical"):
@@ -250,15 +254,78 @@ def replica(work: Path, synthetic_passages: int) -> dict[str, Any]:
     out["frontlines_store"] = serve_once(index, "store", uri, work / "b.json")
     print("frontlines store", out["frontlines_store"], flush=True)
     if synthetic_passages:
-        big, made = in_child("synthetic", str(index), str(work), synthetic_passages, str(work / "synthetic.db"))
+        _, made = in_child("synthetic", str(index), str(work), synthetic_passages, str(work / "synthetic.db"))
         print("synthetic", made, flush=True)
-        out["synthetic_build"] = made
-        out["synthetic_store"] = serve_once(big, "store", str(work / "synthetic.db"), work / "c.json")
-        print("synthetic store", out["synthetic_store"], flush=True)
-        out["synthetic_rss_vs_frontlines_memory"] = round(
-            out["synthetic_store"]["rss_mib"] / out["frontlines_memory"]["rss_mib"], 2)
+        out["synthetic_build"] = made  # served by `apart` (in-process Lite would load it into the replica)
     out["store_p50_vs_memory"] = {m: round(out["frontlines_store"]["p50_ms"][m] / out["frontlines_memory"]["p50_ms"][m],
                                            2) for m in out["frontlines_memory"]["p50_ms"]}
+    return out
+
+
+def lite_server(db: str) -> tuple[subprocess.Popen[str], str]:
+    """Milvus Lite serving `db` from a process of its own (its gRPC server on a free port), as a Milvus server
+    would: a replica connected to it over http:// holds none of the store's memory."""
+    code = ("import sys, time; from milvus_lite.server_manager import server_manager_instance as m; "
+            "print(m.start_and_get_uri(sys.argv[1]), flush=True); time.sleep(1e6)")
+    proc = subprocess.Popen([sys.executable, "-c", code, db], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    uri = proc.stdout.readline().strip()
+    if not uri.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"Milvus Lite did not start for {db}: {uri!r}")
+    return proc, uri
+
+
+def apart(work: Path) -> dict[str, Any]:
+    """The three replicas again, each against Milvus Lite in a process of its own (needs `replica`'s work)."""
+    out: dict[str, Any] = {}
+    cases = [("frontlines_memory", "frontlines", "memory", "replica.db"),
+             ("frontlines_store", "frontlines", "store", "replica.db"),
+             ("synthetic_store", "synthetic", "store", "synthetic.db")]
+    for name, index, records, db in cases:
+        if not (work / "index" / index).exists():
+            continue
+        server, uri = lite_server(str(work / db))
+        try:
+            out[name] = serve_once(work / "index" / index, records, uri, work / f"{name}.json")
+        finally:
+            server.kill()
+            server.wait()
+        print(name, out[name], flush=True)
+    if "synthetic_store" in out:
+        out["synthetic_rss_vs_frontlines_memory"] = round(
+            out["synthetic_store"]["rss_mib"] / out["frontlines_memory"]["rss_mib"], 2)
+    return out
+
+
+def interleaved(work: Path) -> dict[str, Any]:
+    """Query p50, records in memory vs on demand, in one process over the same index, alternating query by
+    query (so a machine whose load changes between runs favours neither); needs `replica`'s frontlines index."""
+    import numpy as np
+
+    from qa.search.retriever import Retriever
+    from qa.settings import Settings
+
+    index = work / "index" / "frontlines"
+    base = Settings(index=index, reader="off", milvus_uri=str(work / "replica.db"), cache_dir=work / "cache")
+    memory = Retriever.load(index, base)
+    store = Retriever.load(index, base.model_copy(update={"records": "store"}), embedder=memory.embedder)
+    qs = questions()
+    vectors = memory.embedder.encode(qs)
+    out: dict[str, Any] = {"queries": 2 * len(qs)}
+    for mode in ("hybrid", "dense", "lexical"):
+        ms: dict[str, list[float]] = {"memory": [], "store": []}
+        for _ in range(2):
+            for q, v in zip(qs, vectors):
+                for name, r in (("memory", memory), ("store", store)):
+                    t = time.perf_counter()
+                    r.search(q, k=5, mode=mode, query_vector=v, read=False)
+                    ms[name].append((time.perf_counter() - t) * 1000)
+        a, b = float(np.median(ms["memory"])), float(np.median(ms["store"]))
+        out[mode] = {"memory_p50_ms": round(a, 2), "store_p50_ms": round(b, 2), "ratio": round(b / a, 2)}
+        print(mode, out[mode], flush=True)
+    memory.close()
+    store.close()
     return out
 
 
@@ -286,14 +353,32 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("")
         if "synthetic_build" in r:
             lines.append(f"Synthetic collection: {r['synthetic_build']}.")
-            lines.append(f"Synthetic store-mode RSS / frontlines in-memory RSS: {r['synthetic_rss_vs_frontlines_memory']}.")
-        lines.append(f"Store-mode p50 / in-memory p50 (frontlines): {r['store_p50_vs_memory']}.")
+        lines.append(f"Store-mode p50 / in-memory p50 (frontlines, one fresh process each, one after the other): "
+                     f"{r['store_p50_vs_memory']}.")
+    if "replica_store_apart" in data:
+        r = data["replica_store_apart"]
+        lines += ["", "## Replica RSS with Milvus Lite in a process of its own (as a Milvus server would be)", "",
+                  ("| replica | passages | articles | RSS MiB | peak MiB | hybrid p50 ms | dense p50 ms | "
+                  "lexical p50 ms |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in ("frontlines_memory", "frontlines_store", "synthetic_store"):
+            if name in r:
+                x = r[name]
+                lines.append(f"| {name} | {x['passages']} | {x['articles']} | {x['rss_mib']} | {x['peak_rss_mib']} | "
+                             f"{x['p50_ms']['hybrid']} | {x['p50_ms']['dense']} | {x['p50_ms']['lexical']} |")
+        if "synthetic_rss_vs_frontlines_memory" in r:
+            lines.append(f"\nSynthetic on demand / frontlines in memory, RSS: {r['synthetic_rss_vs_frontlines_memory']}.")
+    if "p50_interleaved" in data:
+        p = data["p50_interleaved"]
+        lines += ["", "## Query p50, in memory vs on demand, interleaved in one process (frontlines)", "",
+                  "| mode | in memory ms | on demand ms | ratio |", "| --- | --- | --- | --- |"]
+        lines += [f"| {m} | {p[m]['memory_p50_ms']} | {p[m]['store_p50_ms']} | {p[m]['ratio']} |"
+                  for m in ("hybrid", "dense", "lexical")]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["throughput", "replica", "all"])
+    ap.add_argument("what", choices=["throughput", "replica", "apart", "p50", "all"])
     ap.add_argument("--seeds", type=Path, default=FRONTLINES)
     ap.add_argument("--articles", type=int, default=0, help="throughput: only the first N articles (0 = all)")
     ap.add_argument("--work", type=Path, help="keep the work folder here (a rerun reuses the frontlines index)")
@@ -314,6 +399,10 @@ def main() -> None:
             data["throughput"]["corpus"] = f"{args.seeds} (first {args.articles or 'all'} articles)"
         if args.what in ("replica", "all"):
             data["replica"] = replica(work / "r", args.synthetic)
+        if args.what in ("apart", "all"):
+            data["replica_store_apart"] = apart(work / "r")
+        if args.what in ("p50", "all"):
+            data["p50_interleaved"] = interleaved(work / "r")
     data = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}) | data  # read now: runs may overlap
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     RESULTS.with_suffix(".md").write_text(markdown(data))

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
         None, description="Ray cluster for `qa build --ray` without an address: `auto` (a cluster started on this "
         "machine with `ray start`), `host:6379`, or `ray://host:10001`.",
     )
-    ray_workers: int = Field(0, ge=0, le=4096, description="Ray actors per build stage (0 = one per alive node).")
+    ray_workers: int = Field(
+        0, ge=0, le=4096, description="Ray actors per build stage (0 = one per alive node with CPUs)."
+    )
     ray_worker_cpus: float = Field(1.0, gt=0, le=256, description="CPUs each Ray actor reserves (and torch threads).")
     records: Literal["memory", "store"] = Field(
         "memory", description="Passage records: all of chunks.jsonl in memory, or read on demand from the Milvus "

@@ -48,9 +48,10 @@ class RayCluster:
                              "RAY_USAGE_STATS_ENABLED": "0", "QA_THREADS": str(int(self.cpus)),
                              "RAY_DEDUP_LOGS": "0"}
 
-    def _start(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
+    def _start(self, args: list[str], log: str, cpus: float | None = None) -> subprocess.Popen[bytes]:
         out = open(self.temp_dir / log, "wb")  # noqa: SIM115 (kept open for the node's life)
-        proc = subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", f"--num-cpus={self.cpus:g}",
+        cpus = self.cpus if cpus is None else cpus
+        proc = subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", f"--num-cpus={cpus:g}",
                                  "--num-gpus=0", f"--object-store-memory={150 * 2**20}", *args],
                                 env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.nodes.append(proc)
@@ -102,8 +103,9 @@ class RayCluster:
 
 
 @contextmanager
-def ray_cluster(workers: int = 1, cpus: float = 1.0) -> Iterator[RayCluster]:
-    """A head + `workers` worker nodes on 127.0.0.1, each with `cpus` CPUs; stopped on exit."""
+def ray_cluster(workers: int = 1, cpus: float = 1.0, head_cpus: float | None = None) -> Iterator[RayCluster]:
+    """A head + `workers` worker nodes on 127.0.0.1, each with `cpus` CPUs (the head `head_cpus`, if given: 0
+    keeps all work on the workers); stopped on exit."""
     temp_dir = Path(tempfile.mkdtemp(prefix="qray", dir="/tmp"))  # short: Ray's socket paths have a length limit
     port = _free_port()
     cluster = RayCluster(f"127.0.0.1:{port}", temp_dir, cpus=cpus)
@@ -111,7 +113,7 @@ def ray_cluster(workers: int = 1, cpus: float = 1.0) -> Iterator[RayCluster]:
         cluster._start(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", f"--temp-dir={temp_dir}",
                         "--include-dashboard=false", f"--ray-client-server-port={_free_port()}",
                         f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-                        f"--runtime-env-agent-port={_free_port()}"], "head.log")
+                        f"--runtime-env-agent-port={_free_port()}"], "head.log", head_cpus)
         cluster._wait(1, 90.0)
         for _ in range(workers):
             cluster.add_worker()

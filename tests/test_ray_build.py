@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,7 +173,7 @@ def test_an_incremental_ray_build_embeds_only_what_changed(built, corpus, cluste
     assert {c.article_id for c in new_texts} == {edited_id}
     assert not any(c.article_id == deleted_id for c in after)
     store = ix.read_manifest(ix.resolve(ray_dir)).store
-    assert store["collection"].endswith("_1") and store["deleted"] > 0
+    assert store["collection"].endswith("_1")  # blue/green: the collection not being served
     # the local build of the same edit agrees
     local = settings_factory(seeds=corpus, index=local_dir, store="milvus", milvus_uri=on_ray.milvus_uri)
     assert build(local, corpus, local_dir, embedder=embedder).embedded == report.embedded
@@ -183,52 +182,62 @@ def test_an_incremental_ray_build_embeds_only_what_changed(built, corpus, cluste
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(built, cluster, corpus, settings_factory,  # type: ignore[no-untyped-def]
+def test_a_worker_killed_mid_build_fails_it_and_the_served_index_stays(tmp_path: Path, settings_factory,  # type: ignore[no-untyped-def]
                                                                          embedder) -> None:
+    """A cluster whose head has no CPU: the one embedding actor lives on the worker node, which is SIGKILLed
+    (its whole process group) once the first vectors are back."""
     from qa.build import Reporter, build
     from qa.build.ray_engine import RayBuildError, RayEngine, RayOptions
     from qa.index import folder as ix
     from qa.index.stores.milvus_store import connect
     from qa.search.retriever import Retriever
+    from tests.ray_cluster import ray_cluster
 
-    _, ray_dir, on_ray = built
-    served = ix.resolve(ray_dir)
+    need_corpus()
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index" / "k"
+    seeds.mkdir()
+    files = sorted(FRONTLINES.glob("*.md"))
+    for path in files[:6]:
+        shutil.copy(path, seeds / path.name)
+    settings = settings_factory(seeds=seeds, index=index_dir, store="milvus", milvus_uri=str(tmp_path / "m.db"))
+    build(settings, seeds, index_dir, embedder=embedder)  # the served index, built locally
+    served = ix.resolve(index_dir)
     manifest = ix.read_manifest(served)
-    retriever = Retriever.load(ray_dir, settings_factory(index=ray_dir), embedder=embedder)
+    retriever = Retriever.load(index_dir, settings_factory(index=index_dir), embedder=embedder)
     expected = [[h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUESTIONS]
-    for n, path in enumerate(sorted(FRONTLINES.glob("*.md"))[-8:]):  # new text to embed: ~200 passages
-        (corpus / f"copy_{n:02d}.md").write_text(path.read_text(encoding="utf-8").replace(" the ", " that "),
-                                                 encoding="utf-8")
-    victim = cluster.add_worker()  # a third node: one embedding actor on each node's one CPU
-    killed = threading.Event()
+    for path in files[6:12]:  # new text to embed
+        shutil.copy(path, seeds / path.name)
+    killed: list[tuple[int, int]] = []
+    with ray_cluster(workers=1, cpus=1, head_cpus=0) as cluster:
+        victim = cluster.nodes[1]
 
-    class KillDuringEmbedding(Reporter):
-        name = ""
-        def advance(self, done: int, total: int, seconds: float) -> None:
-            if self.name == "embed" and not killed.is_set():  # the first batches are back: all actors at work
-                killed.set()
-                cluster.kill(victim)
+        class KillDuringEmbedding(Reporter):
+            name = ""
 
-        def stage(self, name: str, total: int | None = None) -> None:
-            self.name = name
+            def stage(self, name: str, total: int | None = None) -> None:
+                self.name = name
 
-    try:
-        with RayEngine(on_ray, RayOptions(cluster.address)) as engine, pytest.raises(RayBuildError) as err:
-            assert engine.workers == 3
-            build(on_ray, corpus, ray_dir, reporter=KillDuringEmbedding(), engine=engine)
-        assert killed.is_set()
-        message = err.value.message
-        assert "stage 'embed'" in message and "served index is unchanged" in message
-        assert err.value.status == 503 and err.value.code == "ray_build_failed"
-        # the served index: same version folder, manifest, collection contents and answers; nothing half-written
-        assert ix.resolve(ray_dir) == served and ix.read_manifest(served).id == manifest.id
-        assert not [p for p in ray_dir.parent.iterdir() if p.name.endswith(".tmp")]
-        client = connect(on_ray.milvus_uri)
+            def advance(self, done: int, total: int, seconds: float) -> None:
+                if self.name == "embed" and not killed:
+                    killed.append((done, total))
+                    cluster.kill(victim)
+
         try:
-            rows = client.query(manifest.store["collection"], filter="", output_fields=["count(*)"])
-            assert int(rows[0]["count(*)"]) == manifest.counts["chunks"]
+            with RayEngine(settings, RayOptions(cluster.address)) as engine, pytest.raises(RayBuildError) as err:
+                build(settings, seeds, index_dir, reporter=KillDuringEmbedding(), engine=engine)
+            assert killed and killed[0][0] < killed[0][1]  # killed mid-embedding
+            message = err.value.message
+            assert "stage 'embed'" in message and "served index is unchanged" in message
+            assert err.value.status == 503 and err.value.code == "ray_build_failed"
+            # the served index: same version folder, manifest, collection and answers; nothing half-written
+            assert ix.resolve(index_dir) == served and ix.read_manifest(served).id == manifest.id
+            assert not [p for p in index_dir.parent.iterdir() if p.name.endswith(".tmp")]
+            client = connect(settings.milvus_uri)
+            try:
+                rows = client.query(manifest.store["collection"], filter="", output_fields=["count(*)"])
+                assert int(rows[0]["count(*)"]) == manifest.counts["chunks"]
+            finally:
+                client.close()
+            assert [[h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUESTIONS] == expected
         finally:
-            client.close()
-        assert [[h.chunk.id for h in retriever.search(q, k=5).hits] for q in QUESTIONS] == expected
-    finally:
-        retriever.close()
+            retriever.close()

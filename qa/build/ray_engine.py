@@ -102,7 +102,10 @@ class _Embed:
         texts = [str(t) for t in batch["text"]]
         spans = [pickle.loads(s) for s in batch["spans"]]
         vectors, per = self.embedder.encode_with_sentences(texts, spans)
-        return {"i": batch["i"], "vector": vectors,
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        return {"i": batch["i"], "vector": vectors, "node": np.array([node] * len(texts), dtype=object),
                 "sentences": np.array([np.ascontiguousarray(s, np.float32).tobytes() for s in per], dtype=object)}
 
 
@@ -115,6 +118,7 @@ class RayEngine:
         self.ray: Any = None
         self.nodes = 0
         self.gpus = 0.0
+        self.embedded_on: set[str] = set()  # ids of the nodes whose actors have returned vectors
 
     def __enter__(self) -> Self:
         ray = _ray()
@@ -126,7 +130,7 @@ class RayEngine:
             raise RayBuildError(f"cannot reach the Ray cluster at {self.options.address!r}: {exc} "
                                 "(start one with `ray start --head`, or set QA_RAY_ADDRESS)") from exc
         self.ray = ray
-        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        self.nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0)
         self.gpus = float(ray.cluster_resources().get("GPU", 0.0))
         import ray.data
 
@@ -134,6 +138,9 @@ class RayEngine:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.execution_options.preserve_order = True
+        # an actor lost while it loads the model fails the build too (Ray Data would start another, on
+        # whatever node is left, and the build would go on with a node gone)
+        ctx.max_consecutive_actor_init_deaths = 0
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -214,8 +221,9 @@ class RayEngine:
                 i = int(row["i"])
                 out[i] = row["vector"]
                 per[i] = np.frombuffer(row["sentences"], np.float32).reshape(-1, DIM).copy()
+                self.embedded_on.add(str(row["node"]))
                 done += 1
-                if progress and done % 64 == 0:
+                if progress and done % 8 == 0:
                     progress(done, len(texts), time.perf_counter() - t0)
         except QAError:
             raise

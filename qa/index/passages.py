@@ -22,11 +22,12 @@ from typing import Any, overload
 
 import numpy as np
 
-from qa.errors import IndexCorrupt, MilvusError, QAError
+from qa.errors import IndexCorrupt, QAError
 from qa.records import Chunk
 
 CACHE = 20_000  # records kept (LRU): a few MB; a query touches at most ~100 candidates
 FETCH = 512  # passage ids per query by id
+TIMEOUT_S = 10.0  # as the store's searches (qa/index/stores/milvus_store.py SEARCH_TIMEOUT_S): a 503, not a hang
 
 
 class RowIndex:
@@ -51,9 +52,8 @@ class StorePassages(Sequence[Chunk]):
 
     on_demand = True
 
-    def __init__(self, client: Any, collection: str, count: int, cache: int = CACHE, timeout: float = 10.0) -> None:
+    def __init__(self, client: Any, collection: str, count: int, cache: int = CACHE) -> None:
         self.client = client
-        self.timeout = timeout  # seconds; a Milvus that does not answer becomes a 503
         self.collection = collection
         self.total = count
         self.cache = cache
@@ -164,7 +164,7 @@ class StorePassages(Sequence[Chunk]):
 
     def _query(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
         try:
-            return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          timeout=self.timeout))
+            return list(self.client.query(self.collection, filter=expr, output_fields=fields, timeout=TIMEOUT_S))
         except Exception as exc:  # pymilvus' and grpc's own
-            raise MilvusError(f"reading passages from Milvus collection {self.collection} failed: {exc}") from exc
+            raise QAError(f"reading passages from Milvus collection {self.collection} failed: {exc}",
+                          code="store_unavailable", status=503) from exc

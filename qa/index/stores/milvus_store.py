@@ -158,7 +158,7 @@ class MilvusStore:
             raise MilvusError(f"Milvus collection {name} has no `record` field (built before records were stored "
                               "in Milvus): run `qa build` once, or serve with QA_RECORDS=memory",
                               code="index_mismatch", status=409)
-        passages = StorePassages(client, name, count, timeout=SEARCH_TIMEOUT_S)
+        passages = StorePassages(client, name, count)
         opened = cls(client, name, (), (), rows=passages)
         opened.chunks = passages
         return opened
