@@ -123,6 +123,14 @@ def test_questions_alone_or_batched_match_the_passage_path(embedder, precision) 
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert np.sum(batched * alone, axis=1).min() > 0.9999  # padding is masked out of the mean
     assert np.sum(batched * passage_path, axis=1).min() > 0.9999
+    full_call = e.query_encoder()  # one question skips the mask; the model's full call gives the same vector
+    import torch
+
+    ids = torch.tensor(e.tokenize([questions[1]]).ids)
+    with torch.inference_mode():
+        hidden = full_call(input_ids=ids, attention_mask=torch.ones_like(ids),
+                           token_type_ids=torch.zeros_like(ids)).last_hidden_state[0].float().mean(0).numpy()
+    assert float(alone[1] @ (hidden / np.linalg.norm(hidden))) > 0.999999
     if precision == "bf16":
         assert e.query_encoder() is not e.model[0].auto_model  # the cast copy, made once
         assert str(next(e.query_encoder().parameters()).dtype) == "torch.bfloat16"

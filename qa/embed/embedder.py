@@ -190,9 +190,17 @@ class Embedder:
 
         ids = self.tokenize(list(queries)).ids
         input_ids, mask = padded(ids, 1, self.model.tokenizer.pad_token_id or 0)
+        encoder = self.query_encoder()
         with torch.inference_mode():
-            hidden = self.query_encoder()(input_ids=input_ids, attention_mask=mask,
-                                          token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            if len(ids) == 1 and _unmasked(encoder):
+                # one question has no padding to mask: the model's own embeddings and layers, without building
+                # an attention mask first (0.4 of 5.6 ms here; vectors equal to cosine 0.9999999)
+                out = encoder.encoder(encoder.embeddings(input_ids=input_ids,
+                                                         token_type_ids=torch.zeros_like(input_ids)))
+                hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
+            else:
+                hidden = encoder(input_ids=input_ids, attention_mask=mask,
+                                 token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
             weights = mask.unsqueeze(-1).to(torch.float32)
             means = (hidden.float() * weights).sum(1) / weights.sum(1)  # the model's pooling, padding left out
         return np.stack([_unit(v) for v in means.numpy()])
@@ -208,6 +216,14 @@ class Embedder:
                     encoder = copy.deepcopy(encoder).to(torch.bfloat16).eval()
             self._query_encoder = encoder
         return self._query_encoder
+
+
+def _unmasked(encoder: Any) -> bool:
+    """Whether `encoder` is a BERT encoder, whose embeddings and layers may run without a mask when nothing is
+    padded (another model family always takes the full call)."""
+    from transformers import BertModel
+
+    return isinstance(encoder, BertModel)
 
 
 def padded(ids: list[list[int]], pad_to: int, pad_id: int) -> tuple[Any, Any]:
