@@ -203,3 +203,21 @@ def test_the_api_serves_from_records_on_demand_and_says_so(index, pair, settings
         assert art["passages"] == len(want)
         r = c.post("/v1/search", json={"query": "Antonivskyi Bridge", "k": 3}).json()
         assert [h["text"] for h in r["results"]] == [h.chunk.text for h in memory.search("Antonivskyi Bridge", k=3).hits]
+
+
+def test_the_article_catalogue_stays_on_disk_and_answers_the_same(pair) -> None:  # type: ignore[no-untyped-def]
+    """Records on demand keep `articles.json` on disk (qa/index/articles_on_disk.py): the same articles, fields
+    and filtered searches as the replica holding every record."""
+    from qa.index.articles_on_disk import ArticlesOnDisk
+
+    memory, store = pair
+    assert isinstance(store.articles, ArticlesOnDisk) and isinstance(memory.articles, dict)
+    assert dict(store.articles) == memory.articles and store.catalogue == memory.catalogue
+    for article in memory.articles:
+        assert store.article(article) == memory.article(article)
+        assert store.metadata(article) == memory.metadata(article)
+    some = sorted(memory.articles)[:2]
+    for kwargs in ({"articles": some}, {"filter": {"path": {"any": some}}}):
+        got = store.search("Kherson", k=5, mode="lexical", **kwargs).hits
+        want = memory.search("Kherson", k=5, mode="lexical", **kwargs).hits
+        assert [h.chunk.id for h in got] == [h.chunk.id for h in want] and {h.chunk.article_id for h in got} <= set(some)

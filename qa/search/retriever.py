@@ -23,6 +23,7 @@ from qa.embed.embedder import Embedder
 from qa.embed.sentences import SentenceVectors
 from qa.errors import InvalidRequest, NotFound
 from qa.index import folder as ix
+from qa.index.articles_on_disk import ArticlesOnDisk, iter_records
 from qa.index.contract import expected
 from qa.index.lexical import LexicalIndex
 from qa.index.passages import StorePassages
@@ -54,7 +55,7 @@ class Retriever:
         folder: Path,
         manifest: ix.Manifest,
         chunks: Sequence[Chunk],
-        articles: list[ArticleInfo],
+        articles: Sequence[ArticleInfo] | Mapping[str, ArticleInfo],
         store: VectorStore,
         lexical: LexicalSearch,
         embedder: Embedder,
@@ -64,7 +65,9 @@ class Retriever:
         self.folder = folder
         self.manifest = manifest
         self.chunks = chunks
-        self.articles = {a.id: a for a in articles}
+        # a list is held as a dict; a mapping (ArticlesOnDisk, records on demand) is kept as it is
+        self.articles: Mapping[str, ArticleInfo] = (articles if isinstance(articles, Mapping)
+                                                    else {a.id: a for a in articles})
         self.store = store
         self.lexical = lexical
         self.embedder = embedder
@@ -76,7 +79,7 @@ class Retriever:
         self.article_vectors: ArticleVectors | None = None
         self.sentences: SentenceVectors | None = None
         self._rows_by_article: dict[str, np.ndarray] = {}
-        self.catalogue = Catalogue.of(articles)  # the metadata fields filters are checked against
+        self.catalogue = Catalogue.of(iter_records(self.articles))  # the fields filters are checked against
         self._filter_cache: OrderedDict[Filter, list[str]] = OrderedDict()
         self._filter_lock = threading.Lock()
         if isinstance(chunks, StorePassages):
@@ -110,7 +113,8 @@ class Retriever:
         ix.check_compatible(manifest, expected(settings))
         on_demand = settings.records == "store"
         chunks: Sequence[Chunk] | None = None if on_demand else ix.read_chunks(folder)
-        articles = ix.read_articles(folder)
+        # records on demand: the article catalogue stays on disk too, parsed per article when asked for
+        articles = ArticlesOnDisk(folder / ix.ARTICLES) if on_demand else ix.read_articles(folder)
         store = open_store(folder, manifest, settings, chunks)
         if chunks is None:
             chunks = cast(StorePassages, getattr(store, "chunks"))  # noqa: B009  (a Milvus store's, on demand)
