@@ -11,7 +11,7 @@ import pytest
 
 from qa.errors import IndexCorrupt
 from qa.index import folder as ix
-from qa.index.articles_on_disk import ArticlesOnDisk, iter_records
+from qa.index.articles_on_disk import ArticlesOnDisk
 from qa.search.fields import Catalogue
 from tests.conftest import FRONTLINES, need_corpus
 
@@ -36,7 +36,7 @@ def test_same_records_as_the_whole_file(seed_index: Path, tmp_path: Path) -> Non
         assert "no such article" not in lazy and lazy.get("no such article") is None
         with pytest.raises(KeyError):
             lazy["no such article"]
-        assert Catalogue.of(iter_records(lazy)) == Catalogue.of(infos + odd)
+        assert Catalogue.of(lazy.values()) == Catalogue.of(infos + odd)
 
 
 def test_frontlines_catalogue_from_disk(tmp_path: Path, settings_factory, embedder) -> None:  # type: ignore[no-untyped-def]

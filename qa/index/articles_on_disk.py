@@ -10,7 +10,6 @@ read-only `Mapping[str, ArticleInfo]`, so the retriever, filters and the API use
 from __future__ import annotations
 
 import json
-import mmap
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -25,14 +24,14 @@ CACHE = 512  # parsed records kept (about 9 KiB each)
 
 
 class ArticlesOnDisk(Mapping[str, ArticleInfo]):
-    """Article id → its record, parsed from `path` (a JSON array of records) when asked for."""
+    """Article id → its record, parsed from `path` (a JSON array of records) when asked for. Records are read
+    with plain file reads, not a memory map, so walking them all (a filter, the catalogue) leaves nothing of
+    the file in this process's memory (the kernel's page cache keeps it)."""
 
     def __init__(self, path: Path, cache: int = CACHE) -> None:
-        self.path = path
         try:
-            with path.open("rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
-            ids, starts, ends = _spans(self._map)
+            ids, starts, ends = _spans(path.read_bytes())
+            self._file = path.open("rb", buffering=0)
         except (OSError, ValueError) as exc:
             raise IndexCorrupt(f"cannot read articles in {path.parent}: {exc}; run `qa build`") from exc
         self._row = {a: i for i, a in enumerate(ids)}
@@ -40,14 +39,7 @@ class ArticlesOnDisk(Mapping[str, ArticleInfo]):
         self._ends = np.asarray(ends, dtype=np.int64)
         self._cache: OrderedDict[str, ArticleInfo] = OrderedDict()
         self._size = cache
-        self._lock = threading.Lock()
-        self.release_pages()
-
-    def release_pages(self) -> None:
-        """Drop the file's pages from this process's memory after a walk over every record (they are read
-        again from the page cache or disk when asked for)."""
-        if isinstance(self._map, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+        self._lock = threading.Lock()  # the cache and the file's position
 
     def __getitem__(self, article_id: str) -> ArticleInfo:
         with self._lock:
@@ -55,9 +47,10 @@ class ArticlesOnDisk(Mapping[str, ArticleInfo]):
             if hit is not None:
                 self._cache.move_to_end(article_id)
                 return hit
-        row = self._row[article_id]  # KeyError for an unknown id, as a dict
-        raw = self._map[int(self._starts[row]):int(self._ends[row])]
-        info = ArticleInfo.from_dict(json.loads(bytes(raw).decode("utf-8")))
+            row = self._row[article_id]  # KeyError for an unknown id, as a dict
+            self._file.seek(int(self._starts[row]))
+            raw = self._file.read(int(self._ends[row] - self._starts[row]))
+        info = ArticleInfo.from_dict(json.loads(raw.decode("utf-8")))
         with self._lock:
             self._cache[article_id] = info
             while len(self._cache) > self._size:
@@ -74,9 +67,9 @@ class ArticlesOnDisk(Mapping[str, ArticleInfo]):
         return len(self._row)
 
 
-def _spans(data: mmap.mmap | bytes) -> tuple[list[str], list[int], list[int]]:
+def _spans(data: bytes) -> tuple[list[str], list[int], list[int]]:
     """Each record's id and byte span in a JSON array of objects, reading it one record at a time."""
-    text = bytes(data).decode("utf-8")
+    text = data.decode("utf-8")
     decoder = json.JSONDecoder()
     ids: list[str] = []
     starts: list[int] = []
@@ -109,10 +102,3 @@ def _skip(text: str, at: int) -> int:
         at += 1
     return at
 
-
-def iter_records(articles: Mapping[str, ArticleInfo]) -> Iterator[ArticleInfo]:
-    """Every record, one at a time (on disk: parsed and dropped, never all held at once)."""
-    for article_id in articles:
-        yield articles[article_id]
-    if isinstance(articles, ArticlesOnDisk):
-        articles.release_pages()

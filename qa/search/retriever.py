@@ -23,7 +23,7 @@ from qa.embed.embedder import Embedder
 from qa.embed.sentences import SentenceVectors
 from qa.errors import InvalidRequest, NotFound
 from qa.index import folder as ix
-from qa.index.articles_on_disk import ArticlesOnDisk, iter_records
+from qa.index.articles_on_disk import ArticlesOnDisk
 from qa.index.contract import expected
 from qa.index.lexical import LexicalIndex
 from qa.index.passages import StorePassages
@@ -79,7 +79,7 @@ class Retriever:
         self.article_vectors: ArticleVectors | None = None
         self.sentences: SentenceVectors | None = None
         self._rows_by_article: dict[str, np.ndarray] = {}
-        self.catalogue = Catalogue.of(iter_records(self.articles))  # the fields filters are checked against
+        self.catalogue = Catalogue.of(self.articles.values())  # the metadata fields filters are checked against
         self._filter_cache: OrderedDict[Filter, list[str]] = OrderedDict()
         self._filter_lock = threading.Lock()
         if isinstance(chunks, StorePassages):
