@@ -11,6 +11,7 @@ the project's own sets, each split in a tune half (fitted on) and a check half (
 | hand-written frontlines questions, by article | `frontlines-tune.jsonl` | `frontlines-check.jsonl` | all 191 frontlines articles, and that half's articles alone |
 | plain Markdown notes, by note | `notes-tune.jsonl` | `notes-check.jsonl` | the 10 notes |
 | `eval/kherson.jsonl` | — | all of it (a check only) | the seed alone, and frontlines |
+| hand-written frontlines questions over six more articles | — | `frontlines-fresh.jsonl` (a check only) | all 191 frontlines articles, and its six alone |
 
 Each set weighs the same in the fit. Indexes are built (incrementally) under `.cache/calibration/` and
 `index/frontlines`; the reader dev split under `.cache/reader-dev` (as `qa tune-reader` makes it).
@@ -67,6 +68,7 @@ def observe_all(settings, data: Path) -> tuple[list, list]:  # type: ignore[no-u
     build(settings, ROOT / "seeds", WORK / "seed" / "index")
     tune_articles = articles_index(settings, CALIBRATION / "frontlines-tune.jsonl", "frontlines-tune")
     check_articles = articles_index(settings, CALIBRATION / "frontlines-check.jsonl", "frontlines-check")
+    fresh_articles = articles_index(settings, CALIBRATION / "frontlines-fresh.jsonl", "frontlines-fresh")
     frontlines, notes = ROOT / "index" / "frontlines", WORK / "notes" / "index"
     sets = [  # (name, questions, index): a name with "tune" in it is fitted on; the dev split is halved by id
         ("dev", dev / "questions.jsonl", dev / "index"),
@@ -75,6 +77,8 @@ def observe_all(settings, data: Path) -> tuple[list, list]:  # type: ignore[no-u
         ("notes-tune", CALIBRATION / "notes-tune.jsonl", notes),
         ("frontlines-check on frontlines", CALIBRATION / "frontlines-check.jsonl", frontlines),
         ("frontlines-check on its articles", CALIBRATION / "frontlines-check.jsonl", check_articles),
+        ("frontlines-fresh on frontlines", CALIBRATION / "frontlines-fresh.jsonl", frontlines),
+        ("frontlines-fresh on its articles", CALIBRATION / "frontlines-fresh.jsonl", fresh_articles),
         ("notes-check", CALIBRATION / "notes-check.jsonl", notes),
         ("kherson on the seed", ROOT / "eval" / "kherson.jsonl", WORK / "seed" / "index"),
         ("kherson on frontlines", ROOT / "eval" / "kherson.jsonl", frontlines),

@@ -28,16 +28,40 @@ def test_negatives_never_hold_the_answer_and_positives_do(small_data: Path) -> N
     train, _ = data.load(small_data, seed=3, dev_share=0.2)
     examples = data.make_examples(train, 200, seed=5)
     kinds = {e.kind for e in examples}
-    assert {"squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed"} <= kinds
+    assert set(data.KINDS) <= kinds
     answers = {e.qid.split(":")[0] + ":" + ":".join(e.qid.split(":")[1:4]): e.answer for e in examples if e.answer}
     for e in examples:
         if e.answer is not None:
             assert e.start is not None and e.context[e.start:e.start + len(e.answer)] == e.answer
-        elif e.kind in ("neg-article", "neg-retrieved"):
+        elif e.kind in ("neg-article", "neg-retrieved", "neg-sentence"):
             base = e.qid.rsplit(":", 1)[0]
             if base in answers:
                 assert answers[base].lower() not in e.context.lower()
     assert [e.qid for e in data.make_examples(train, 200, seed=5)] == [e.qid for e in examples]
+
+
+def test_a_sentence_negative_is_its_own_paragraph_without_the_sentences_that_state_the_answer(
+        small_data: Path) -> None:
+    train, _ = data.load(small_data, seed=3, dev_share=0.2)
+    paragraphs = {(p.title, qa[0]): p for paras in train.squad.values() for p in paras for qa in p.qas}
+    made = [e for e in data.make_examples(train, 200, seed=5) if e.kind == "neg-sentence"]
+    assert made
+    for e in made:
+        para = paragraphs[(e.title, e.qid.removesuffix(":s"))]
+        answer = next(qa[2] for qa in para.qas if qa[0] == e.qid.removesuffix(":s"))
+        assert answer.lower() not in e.context.lower()
+        kept = e.context.split(" ")
+        assert len(e.context) < len(para.context) and all(word in para.context for word in kept)
+
+    context = "Kherson fell on 2 March. The city was held for eight months. Ukraine retook it on 11 November."
+    assert data.without_answer_sentence(context, "11 November", context.index("11 November")) == (
+        "Kherson fell on 2 March. The city was held for eight months.")
+    assert data.without_answer_sentence(context, "eight months", context.index("eight months")) == (
+        "Kherson fell on 2 March. Ukraine retook it on 11 November.")
+    # the answer stated again elsewhere, or too little left: no negative
+    twice = "It ended in March. Nothing happened then. March was cold."
+    assert data.without_answer_sentence(twice, "March", twice.index("March")) is None
+    assert data.without_answer_sentence("One sentence. Two sentences.", "One", 0) is None
 
 
 def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: Path, tmp_path: Path) -> None:

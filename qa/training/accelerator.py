@@ -234,7 +234,7 @@ def dev_metrics(dev: Split, text: dict, kinds: list[str], starts: np.ndarray, en
         mine = [f for f, i in zip(f1, pos) if kinds[dev.kind[i]] == name]
         metrics[f"f1_{name}"] = round(float(np.mean(mine)), 4) if mine else None
     metrics["no_answer_auroc"] = _round(auroc(pos_scores, relevance[neg]))
-    for name in ("neg-article", "neg-retrieved", "neg-perturbed"):
+    for name in (k for k in kinds if k.startswith("neg-")):
         mask = np.array([kinds[k] == name for k in dev.kind]) & neg
         metrics[f"auroc_{name}"] = _round(auroc(pos_scores, relevance[mask]))
     return metrics

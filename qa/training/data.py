@@ -4,7 +4,10 @@ Positives are (question, its paragraph, answer). "No answer" examples are made, 
 - `neg-article`: the question with another paragraph of its own article (near-topic, the hard case);
 - `neg-retrieved`: the question with the best BM25 paragraph of another article (what retrieval returns);
 - `neg-perturbed`: the question with a named entity or number swapped for one from another article, over its
-  own paragraph, which then no longer answers it.
+  own paragraph, which then no longer answers it;
+- `neg-sentence`: the question over its own paragraph with the sentence that states the answer taken out. The
+  rest still tells of the same event in the question's words and holds spans of the right kind, but not the
+  fact asked for: the "same events, fact not stated" case that near-topic questions over a corpus are.
 A negative never contains the answer string. Whole SQuAD articles (and a share of NQ) are held out as the dev
 split, chosen by a hash of the title and the seed, so the split is reproducible and never trained on.
 """
@@ -20,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-KINDS = ("squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed")
+KINDS = ("squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed", "neg-sentence")
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,18 @@ class Mix:
 
     squad: float = 0.38
     nq: float = 0.12
-    neg_article: float = 0.20
-    neg_retrieved: float = 0.12
-    neg_perturbed: float = 0.18
+    neg_article: float = 0.14
+    neg_retrieved: float = 0.10
+    neg_perturbed: float = 0.12
+    neg_sentence: float = 0.14
+
+    def shares(self) -> dict[str, float]:
+        return {"squad": self.squad, "nq": self.nq, "neg-article": self.neg_article,
+                "neg-retrieved": self.neg_retrieved, "neg-perturbed": self.neg_perturbed,
+                "neg-sentence": self.neg_sentence}
 
     def counts(self, n: int) -> dict[str, int]:
-        shares = {"squad": self.squad, "nq": self.nq, "neg-article": self.neg_article,
-                  "neg-retrieved": self.neg_retrieved, "neg-perturbed": self.neg_perturbed}
+        shares = self.shares()
         total = sum(shares.values())
         return {k: round(n * v / total) for k, v in shares.items()}
 
@@ -129,6 +137,20 @@ def perturb(question: str, context: str, title: str, pools: dict[str, list[tuple
     return None
 
 
+def without_answer_sentence(context: str, answer: str, start: int) -> str | None:
+    """The paragraph with every sentence that overlaps the answer's span taken out (the others joined by a
+    space); None when fewer than two sentences would stay or the answer's text is still in what stays."""
+    from qa.ingest.splitting import sentence_spans
+
+    spans = sentence_spans(context)
+    end = start + len(answer)
+    kept = [(a, b) for a, b in spans if b <= start or a >= end]
+    if len(kept) < 2 or len(kept) == len(spans):
+        return None
+    rest = " ".join(context[a:b] for a, b in kept)
+    return None if answer.lower() in rest.lower() else rest
+
+
 def entity_pools(corpus: Corpus) -> dict[str, list[tuple[str, str]]]:
     pools: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for para in corpus.paragraphs():
@@ -162,7 +184,7 @@ def _retrieved_negatives(corpus: Corpus, queries: list[tuple[Paragraph, tuple[st
 
 
 def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> list[Example]:
-    """About `n` shuffled examples of the five kinds in the proportions of `mix` (fewer where data runs out)."""
+    """About `n` shuffled examples of the six kinds in the proportions of `mix` (fewer where data runs out)."""
     rng = random.Random(seed)
     want = (mix or Mix()).counts(n)
     squad_qas = [(p, qa) for paras in corpus.squad.values() for p in paras for qa in p.qas]
@@ -193,6 +215,14 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
         changed = perturb(question, para.context, para.title, pools, rng)
         if changed is not None:
             out.append(Example(qid + ":p", "neg-perturbed", changed, para.title, para.context))
+            made += 1
+    made = 0
+    for para, (qid, question, answer, start) in squad_qas[len(squad_qas) // 4:] + squad_qas[:len(squad_qas) // 4]:
+        if made >= want["neg-sentence"]:
+            break
+        rest = without_answer_sentence(para.context, answer, start)
+        if rest is not None:
+            out.append(Example(qid + ":s", "neg-sentence", question, para.title, rest))
             made += 1
     rng.shuffle(out)
     return out

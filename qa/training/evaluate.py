@@ -9,7 +9,7 @@ import numpy as np
 from qa.evaluation.text import normalize_answer, token_f1
 from qa.reader.model import Reader, Reading
 from qa.stats import auroc
-from qa.training.data import Example
+from qa.training.data import KINDS, Example
 
 
 def read_examples(reader: Reader, examples: list[Example], batch_size: int = 32) -> list[Reading]:
@@ -34,7 +34,7 @@ def evaluate(model: Any, tokenizer: Any, examples: list[Example], bf16: bool = F
         metrics[f"f1_{kind}"] = round(float(np.mean(kf1)), 4) if kf1 else None
     negatives = [(e, r) for e, r in zip(examples, readings, strict=True) if e.answer is None]
     metrics["no_answer_auroc"] = round(_auroc(pos_scores, [r.relevance for _, r in negatives]), 4)
-    for kind in ("neg-article", "neg-retrieved", "neg-perturbed"):
+    for kind in (k for k in KINDS if k.startswith("neg-")):
         scores = [r.relevance for e, r in negatives if e.kind == kind]
         metrics[f"auroc_{kind}"] = round(_auroc(pos_scores, scores), 4)
     return metrics

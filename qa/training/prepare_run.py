@@ -76,7 +76,7 @@ def travelling_bytes(root: Path = ROOT) -> int:
 def all_examples_n(corpus: data.Corpus, mix: data.Mix | None = None) -> int:
     """The example count whose SQuAD share is every SQuAD question of `corpus`."""
     mix = mix or data.Mix()
-    total = mix.squad + mix.nq + mix.neg_article + mix.neg_retrieved + mix.neg_perturbed
+    total = sum(mix.shares().values())
     squad = sum(len(p.qas) for paras in corpus.squad.values() for p in paras)
     return int(squad * total / mix.squad)
 
