@@ -1,6 +1,7 @@
 """Fit the shipped answerability calibration, and report it on the check halves.
 
     .venv/bin/python eval/calibrate.py [--out eval/retrieval.json] [--report eval/calibration/report.json]
+                                       [--reuse] [--keep]
 
 (`make calibrate` runs it.) What `qa tune --calibration-only` does for one user's labelled questions, done on
 the project's own sets, each split in a tune half (fitted on) and a check half (only reported):
@@ -13,7 +14,8 @@ the project's own sets, each split in a tune half (fitted on) and a check half (
 | `eval/kherson.jsonl` | — | all of it (a check only) | the seed alone, and frontlines |
 | hand-written frontlines questions over six more articles | — | `frontlines-fresh.jsonl` (a check only) | all 191 frontlines articles, and its six alone |
 
-Each set weighs the same in the fit. Indexes are built (incrementally) under `.cache/calibration/` and
+`--keep` refits nothing: it reports the calibrations already in `--out` on every set (how a check set added
+after the fit, or another machine's arithmetic, is measured against what ships). Each set weighs the same in the fit. Indexes are built (incrementally) under `.cache/calibration/` and
 `index/frontlines`; the reader dev split under `.cache/reader-dev` (as `qa tune-reader` makes it).
 """
 
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "qa-train")
     ap.add_argument("--reuse", action="store_true",
                     help=f"refit from the signals the last run saved ({OBSERVED.relative_to(ROOT)}) without reading")
+    ap.add_argument("--keep", action="store_true",
+                    help="do not refit: report the calibrations already in --out on every set (a new check set, "
+                         "or another machine); --out is left as it is")
     args = ap.parse_args(argv)
 
     from qa.evaluation.calibrate import (
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         reliability,
     )
     from qa.evaluation.tune import read_settings, write
+    from qa.index.retrieval import Calibration
     from qa.settings import get_settings
 
     settings = get_settings()
@@ -131,19 +137,26 @@ def main(argv: list[str] | None = None) -> int:
         OBSERVED.parent.mkdir(parents=True, exist_ok=True)
         OBSERVED.write_text("".join(json.dumps({"half": half_name, **o.__dict__, "features": dict(o.features)}) + "\n"
                                     for half_name, part in (("tune", tune_obs), ("check", check_obs)) for o in part))
-    fitted = fit_all(tune_obs, RECALL, SURE_RECALL)
     current = read_settings(args.out)
-    tune_sets = sorted({o.set for o in tune_obs})
-    write(args.out, current | {"calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
-                               "calibrated": {"sets": tune_sets, "recall": RECALL, "sure_recall": SURE_RECALL,
-                                              "recipe": "eval/calibrate.py"}})
-    read = fitted.calibrations["read"]
-    hybrid = fitted.calibrations["hybrid"]
+    if args.keep:
+        calibrations = {m: Calibration.from_dict(c) for m, c in current.get("calibrations", {}).items()}
+        if not {"read", "hybrid"} <= calibrations.keys():
+            ap.error(f"--keep: {args.out} holds no fitted calibrations (run without --keep first)")
+        tune_figures = figures(tune_obs, calibrations["read"])
+    else:
+        fitted = fit_all(tune_obs, RECALL, SURE_RECALL)
+        calibrations, tune_figures = fitted.calibrations, fitted.figures
+        tune_sets = sorted({o.set for o in tune_obs})
+        write(args.out, current | {"calibrations": {m: c.to_dict() for m, c in calibrations.items()},
+                                   "calibrated": {"sets": tune_sets, "recall": RECALL, "sure_recall": SURE_RECALL,
+                                                  "recipe": "eval/calibrate.py"}})
+    read = calibrations["read"]
+    hybrid = calibrations["hybrid"]
     check_sets = list(dict.fromkeys(o.set for o in check_obs))  # in reading order
-    parts = {"tune": fitted.figures, "check": figures(check_obs, read),
+    parts = {"tune": tune_figures, "check": figures(check_obs, read),
              "check_without_reading": figures(check_obs, hybrid)}
     report = {
-        "calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
+        "calibrations": {m: c.to_dict() for m, c in calibrations.items()},
         **{name: {k: v.to_dict() for k, v in part.items()} for name, part in parts.items()},
         "reliability": {s: reliability([o for o in check_obs if o.set == s], read) for s in check_sets},
     }
@@ -153,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name.replace('_', ' ')}:")
         for line in format_figures(part):
             print("  " + line)
-    print(f"\nread: {read}\nwrote {args.out} and {args.report}; run `qa build` to copy the calibration into an index")
+    if args.keep:
+        print(f"\nread: {read}\nkept {args.out} as it was; wrote {args.report}")
+    else:
+        print(f"\nread: {read}\nwrote {args.out} and {args.report}; run `qa build` to copy the calibration into an index")
     return 0
 
 
