@@ -33,7 +33,7 @@ def test_negatives_never_hold_the_answer_and_positives_do(small_data: Path) -> N
     for e in examples:
         if e.answer is not None:
             assert e.start is not None and e.context[e.start:e.start + len(e.answer)] == e.answer
-        elif e.kind in ("neg-article", "neg-retrieved", "neg-sentence"):
+        elif e.kind in ("neg-article", "neg-retrieved", "neg-sentence", "neg-sibling"):
             base = e.qid.rsplit(":", 1)[0]
             if base in answers:
                 assert answers[base].lower() not in e.context.lower()
@@ -62,6 +62,24 @@ def test_a_sentence_negative_is_its_own_paragraph_without_the_sentences_that_sta
     twice = "It ended in March. Nothing happened then. March was cold."
     assert data.without_answer_sentence(twice, "March", twice.index("March")) is None
     assert data.without_answer_sentence("One sentence. Two sentences.", "One", 0) is None
+
+
+def test_a_sibling_negative_is_the_paragraph_of_its_article_closest_to_the_question(small_data: Path) -> None:
+    train, _ = data.load(small_data, seed=3, dev_share=0.2)
+    made = [e for e in data.make_examples(train, 200, seed=5) if e.kind == "neg-sibling"]
+    assert made
+    for e in made:
+        assert any(e.context == p.context for p in train.squad[e.title])  # a paragraph of its own article
+
+    def para(text: str) -> data.Paragraph:
+        return data.Paragraph("Kherson", text, [])
+
+    idf = {"bridge": 2.0, "antonivskyi": 3.0, "city": 0.1, "kherson": 0.1, "november": 1.0}
+    siblings = [para("The city market opened in 1900."), para("The Antonivskyi Bridge was shelled in July."),
+                para("Kherson lies on the Dnieper.")]
+    question = "When was the Antonivskyi Bridge in Kherson destroyed?"
+    assert data.closest_sibling(question, siblings, idf) is siblings[1]  # rare shared words outweigh common ones
+    assert data.closest_sibling("What about tanks?", siblings, idf) is None  # nothing shared: no negative
 
 
 def test_dev_corpus_questions_point_at_paragraphs_that_answer_them(small_data: Path, tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
 """Training and dev examples for the reader, made from `../shared/qa-train/` (SQuAD 1.1 train + NQ).
 
 Positives are (question, its paragraph, answer). "No answer" examples are made, as SQuAD 2.0 describes:
-- `neg-article`: the question with another paragraph of its own article (near-topic, the hard case);
+- `neg-article`: the question with another paragraph of its own article, drawn at random (near-topic);
+- `neg-sibling`: the question with the paragraph of its own article that shares the most of its words (idf-
+  weighted) without holding the answer: the same article, the question's names and places, another fact —
+  what a reader meets when a corpus is about the question's events but does not state the fact asked for;
 - `neg-retrieved`: the question with the best BM25 paragraph of another article (what retrieval returns);
 - `neg-perturbed`: the question with a named entity or number swapped for one from another article, over its
   own paragraph, which then no longer answers it;
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 from collections import defaultdict
@@ -23,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-KINDS = ("squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed", "neg-sentence")
+KINDS = ("squad", "nq", "neg-article", "neg-retrieved", "neg-perturbed", "neg-sentence", "neg-sibling")
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,16 @@ class Mix:
 
     squad: float = 0.38
     nq: float = 0.12
-    neg_article: float = 0.14
+    neg_article: float = 0.07
     neg_retrieved: float = 0.10
     neg_perturbed: float = 0.12
     neg_sentence: float = 0.14
+    neg_sibling: float = 0.07
 
     def shares(self) -> dict[str, float]:
         return {"squad": self.squad, "nq": self.nq, "neg-article": self.neg_article,
                 "neg-retrieved": self.neg_retrieved, "neg-perturbed": self.neg_perturbed,
-                "neg-sentence": self.neg_sentence}
+                "neg-sentence": self.neg_sentence, "neg-sibling": self.neg_sibling}
 
     def counts(self, n: int) -> dict[str, int]:
         shares = self.shares()
@@ -183,8 +188,26 @@ def _retrieved_negatives(corpus: Corpus, queries: list[tuple[Paragraph, tuple[st
     return out
 
 
+_WORD = re.compile(r"\w{3,}")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def closest_sibling(question: str, siblings: list[Paragraph], idf: dict[str, float]) -> Paragraph | None:
+    """The sibling sharing the most of the question's words, weighed by idf (None when none shares any)."""
+    asked = _words(question)
+    best, best_score = None, 0.0
+    for s in siblings:
+        score = sum(idf.get(w, 0.0) for w in asked & _words(s.context))
+        if score > best_score:
+            best, best_score = s, score
+    return best
+
+
 def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> list[Example]:
-    """About `n` shuffled examples of the six kinds in the proportions of `mix` (fewer where data runs out)."""
+    """About `n` shuffled examples of the seven kinds in the proportions of `mix` (fewer where data runs out)."""
     rng = random.Random(seed)
     want = (mix or Mix()).counts(n)
     squad_qas = [(p, qa) for paras in corpus.squad.values() for p in paras for qa in p.qas]
@@ -224,6 +247,22 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
         if rest is not None:
             out.append(Example(qid + ":s", "neg-sentence", question, para.title, rest))
             made += 1
+    if want["neg-sibling"]:
+        paragraphs = list(corpus.paragraphs())
+        df: dict[str, int] = defaultdict(int)
+        for p in paragraphs:
+            for w in _words(p.context):
+                df[w] += 1
+        idf = {w: math.log(len(paragraphs) / c) for w, c in df.items()}
+        made = 0
+        for para, (qid, question, answer, _) in squad_qas[len(squad_qas) // 3:] + squad_qas[:len(squad_qas) // 3]:
+            if made >= want["neg-sibling"]:
+                break
+            siblings = [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
+            other = closest_sibling(question, siblings, idf)
+            if other is not None:
+                out.append(Example(qid + ":b", "neg-sibling", question, para.title, other.context))
+                made += 1
     rng.shuffle(out)
     return out
 
