@@ -259,9 +259,9 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
             if made >= want["neg-sibling"]:
                 break
             siblings = [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
-            other = closest_sibling(question, siblings, idf)
-            if other is not None:
-                out.append(Example(qid + ":b", "neg-sibling", question, para.title, other.context))
+            closest = closest_sibling(question, siblings, idf)
+            if closest is not None:
+                out.append(Example(qid + ":b", "neg-sibling", question, para.title, closest.context))
                 made += 1
     rng.shuffle(out)
     return out
