@@ -23,7 +23,7 @@ import math
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -195,12 +195,20 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def closest_sibling(question: str, siblings: list[Paragraph], idf: dict[str, float]) -> Paragraph | None:
-    """The sibling sharing the most of the question's words, weighed by idf (None when none shares any)."""
+def _siblings_without(corpus: Corpus, para: Paragraph, answer: str) -> list[Paragraph]:
+    """The other paragraphs of `para`'s article that do not hold the answer string."""
+    return [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
+
+
+def closest_sibling(question: str, siblings: list[Paragraph], idf: dict[str, float],
+                    words_of: Callable[[Paragraph], set[str]] | None = None) -> Paragraph | None:
+    """The sibling sharing the most of the question's words, weighed by idf (None when none shares any);
+    `words_of` gives a paragraph's words when they are already known (else they are read from its text)."""
     asked = _words(question)
+    words_of = words_of or (lambda p: _words(p.context))
     best, best_score = None, 0.0
     for s in siblings:
-        score = sum(idf.get(w, 0.0) for w in asked & _words(s.context))
+        score = sum(idf.get(w, 0.0) for w in asked & words_of(s))
         if score > best_score:
             best, best_score = s, score
     return best
@@ -222,7 +230,7 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
     for para, (qid, question, answer, _) in pool:
         if made >= want["neg-article"]:
             break
-        siblings = [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
+        siblings = _siblings_without(corpus, para, answer)
         if siblings:
             other = rng.choice(siblings)
             out.append(Example(qid + ":a", "neg-article", question, para.title, other.context))
@@ -248,18 +256,17 @@ def make_examples(corpus: Corpus, n: int, seed: int, mix: Mix | None = None) -> 
             out.append(Example(qid + ":s", "neg-sentence", question, para.title, rest))
             made += 1
     if want["neg-sibling"]:
-        paragraphs = list(corpus.paragraphs())
+        words = {id(p): _words(p.context) for p in corpus.paragraphs()}  # each paragraph's words, read once
         df: dict[str, int] = defaultdict(int)
-        for p in paragraphs:
-            for w in _words(p.context):
+        for ws in words.values():
+            for w in ws:
                 df[w] += 1
-        idf = {w: math.log(len(paragraphs) / c) for w, c in df.items()}
+        idf = {w: math.log(len(words) / c) for w, c in df.items()}
         made = 0
         for para, (qid, question, answer, _) in squad_qas[len(squad_qas) // 3:] + squad_qas[:len(squad_qas) // 3]:
             if made >= want["neg-sibling"]:
                 break
-            siblings = [s for s in corpus.squad[para.title] if s is not para and answer.lower() not in s.context.lower()]
-            closest = closest_sibling(question, siblings, idf)
+            closest = closest_sibling(question, _siblings_without(corpus, para, answer), idf, lambda p: words[id(p)])
             if closest is not None:
                 out.append(Example(qid + ":b", "neg-sibling", question, para.title, closest.context))
                 made += 1
