@@ -14,9 +14,10 @@ the project's own sets, each split in a tune half (fitted on) and a check half (
 | `eval/kherson.jsonl` | — | all of it (a check only) | the seed alone, and frontlines |
 | hand-written frontlines questions over six more articles | — | `frontlines-fresh.jsonl` (a check only) | all 191 frontlines articles, and its six alone |
 
-`--keep` refits nothing: it reports the calibrations already in `--out` on every set (how a check set added
-after the fit, or another machine's arithmetic, is measured against what ships). Each set weighs the same in the fit. Indexes are built (incrementally) under `.cache/calibration/` and
-`index/frontlines`; the reader dev split under `.cache/reader-dev` (as `qa tune-reader` makes it).
+Each set weighs the same in the fit. `--keep` refits nothing: it reports the calibrations already in `--out`
+on every set (how a check set added after the fit, or another machine's arithmetic, is measured against what
+ships). Indexes are built (incrementally) under `.cache/calibration/` and `index/frontlines`; the reader dev
+split under `.cache/reader-dev` (as `qa tune-reader` makes it).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=CALIBRATION / "report.json")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "qa-train")
     ap.add_argument("--reuse", action="store_true",
-                    help=f"refit from the signals the last run saved ({OBSERVED.relative_to(ROOT)}) without reading")
+                    help=f"refit from the signals the last run saved ({OBSERVED}) without reading")
     ap.add_argument("--keep", action="store_true",
                     help="do not refit: report the calibrations already in --out on every set (a new check set, "
                          "or another machine); --out is left as it is")
