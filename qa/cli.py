@@ -531,6 +531,20 @@ def train_reader_collect(returned: Path, out: Path, base: Path, run_dir: Path, c
                           data_dir=data_dir), log=lambda line: click.echo(line))
 
 
+@main.command("average-readers")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The reader folder to write.")
+def average_readers(folders: tuple[Path, ...], out: Path) -> None:
+    """Average the weights of readers continued from the same model (a "model soup") into a new folder."""
+    from qa.training.average import average
+
+    try:
+        record = average(list(folders), out)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(f"averaged {len(folders)} readers ({record['tensors']} tensors) into {out}")
+
+
 @main.command("tune-reader")
 @click.option("--reader", "reader_dir", type=click.Path(path_type=Path, exists=True, file_okay=False),
               default=Path("models/reader"), show_default=True, help="The reader folder to tune (and write to).")
