@@ -95,13 +95,13 @@ class ReadConfig:
 # a copy of eval/retrieval.json's `calibrations` (made by eval/calibrate.py; tests/test_ranking.py checks they agree)
 DEFAULT_CALIBRATIONS = {
     "hybrid": Calibration(("top_sentence", "gap_sentence", "agreement", "lexical_coverage"),
-                          (7.50243, 1.83849, 1.24393, 3.30419), -6.09383, 0.36962, 0.20224),
+                          (7.50375, 1.86447, 1.21539, 3.30822), -6.08768, 0.36758, 0.20468),
     "dense": Calibration(("top_dense", "gap_dense"),
-                         (7.99681, 1.57593), -3.78255, 0.31423, 0.25443),
+                         (7.99132, 1.59575), -3.78007, 0.31509, 0.25566),
     "lexical": Calibration(("lexical_coverage",),
                            (5.72542,), -2.1829, 0.37283, 0.29742),
     "read": Calibration(("top_relevance", "top_sentence", "gap_sentence", "top_dense", "agreement", "lexical_coverage"),
-                        (0.21887, 3.94095, 0.56027, 0.1433, 1.39606, 1.80483), -4.03313, 0.31712, 0.10774),
+                        (0.22525, 3.3338, 0.30729, 0.88728, 1.4683, 1.68389), -3.81319, 0.2881, 0.11858),
 }
 
 
