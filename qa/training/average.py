@@ -9,12 +9,12 @@ seven-kind stage 5 (models/reader/README.md).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from qa.training.collect_run import MODEL_FILES, copy_folder_files
+
 WEIGHTS = "model.safetensors"
-COPIED = ("config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
 def average(folders: Sequence[Path], out: Path) -> dict:
@@ -38,9 +38,7 @@ def average(folders: Sequence[Path], out: Path) -> dict:
             for name in sorted(names)}
     out.mkdir(parents=True, exist_ok=True)
     save_file(mean, str(out / WEIGHTS), metadata={"format": "pt"})
-    for name in COPIED:
-        if (Path(folders[0]) / name).exists() and Path(folders[0]).resolve() != out.resolve():
-            shutil.copyfile(Path(folders[0]) / name, out / name)
+    copy_folder_files(Path(folders[0]), out, MODEL_FILES)
     record = {"averaged": [str(f) for f in folders], "tensors": len(mean)}
     (out / "average.json").write_text(json.dumps(record, indent=1) + "\n")
     return record

@@ -21,8 +21,17 @@ import numpy as np
 
 from qa.errors import QAError
 
-FOLDER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                "read-tuning.json")
+MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+FOLDER_FILES = (*MODEL_FILES, "read-tuning.json")
+
+
+def copy_folder_files(base: Path, out: Path, names: tuple[str, ...] = FOLDER_FILES) -> None:
+    """Copy a reader folder's files other than its weights (those `base` has) into `out`, unless they are one."""
+    if base.resolve() == out.resolve():
+        return
+    for name in names:
+        if (base / name).exists():
+            shutil.copyfile(base / name, out / name)
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,7 @@ def check_tensors(blob: bytes, base: Path) -> int:
 
 def write_folder(blob: bytes, record: dict, cfg: CollectConfig) -> None:
     cfg.out.mkdir(parents=True, exist_ok=True)
-    for name in FOLDER_FILES:
-        if (cfg.base / name).exists() and cfg.base.resolve() != cfg.out.resolve():
-            shutil.copyfile(cfg.base / name, cfg.out / name)
+    copy_folder_files(cfg.base, cfg.out)
     (cfg.out / "model.safetensors").write_bytes(blob)
     (cfg.out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     if (cfg.returned / "train.log").exists():
