@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from qa.evaluation.calibrate import (
-        RECALL,
         SURE_RECALL,
         Observation,
         figures,
@@ -145,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--keep: {args.out} holds no fitted calibrations (run without --keep first)")
         tune_figures = figures(tune_obs, calibrations["read"])
     else:
-        fitted = fit_all(tune_obs, RECALL, SURE_RECALL)
+        fitted = fit_all(tune_obs, None, SURE_RECALL)  # each mode's recall chosen by leaving a tune file out
         calibrations, tune_figures = fitted.calibrations, fitted.figures
         tune_sets = sorted({o.set for o in tune_obs})
         write(args.out, current | {"calibrations": {m: c.to_dict() for m, c in calibrations.items()},
-                                   "calibrated": {"sets": tune_sets, "recall": RECALL, "sure_recall": SURE_RECALL,
-                                                  "recipe": "eval/calibrate.py"}})
+                                   "calibrated": {"sets": tune_sets, "recall": fitted.recall,
+                                                  "held_out_recall": fitted.to_json([], SURE_RECALL)["held_out_recall"],
+                                                  "sure_recall": SURE_RECALL, "recipe": "eval/calibrate.py"}})
     read = calibrations["read"]
     hybrid = calibrations["hybrid"]
     check_sets = list(dict.fromkeys(o.set for o in check_obs))  # in reading order
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
              "check_without_reading": figures(check_obs, hybrid)}
     report = {
         "calibrations": {m: c.to_dict() for m, c in calibrations.items()},
+        "calibrated": read_settings(args.out).get("calibrated", {}),  # the recall each mode's threshold keeps
         **{name: {k: v.to_dict() for k, v in part.items()} for name, part in parts.items()},
         "reliability": {s: reliability([o for o in check_obs if o.set == s], read) for s in check_sets},
     }

@@ -320,8 +320,10 @@ def compare_command(run_a: Path, run_b: Path, qrels_file: Path | None, measures:
 @click.option("--calibration-only", is_flag=True,
               help="Only re-fit answerability (confidence, the `answered` threshold and the `unsure` edge) on "
               "your labelled questions; fusion settings stay. The way to calibrate a new corpus.")
-@click.option("--recall", type=click.FloatRange(0.5, 1.0), default=0.95, show_default=True,
-              help="Calibration: share of answerable questions at or above the `answered` threshold, in every set.")
+@click.option("--recall", type=click.FloatRange(0.5, 1.0), default=None,
+              help="Calibration: share of answerable questions at or above the `answered` threshold, in every set. "
+              "Unset: with two or more questions files, the smallest of 0.95-0.98 that still keeps 0.90 of each "
+              "file's answerable questions when that file is left out of the fit; with one, 0.95.")
 @click.option("--sure-recall", type=click.FloatRange(0.5, 1.0), default=0.99, show_default=True,
               help="Calibration: share of answerable questions at or above the `unsure` edge (below it: "
               "`not_answered`), in every set.")
@@ -332,7 +334,7 @@ def compare_command(run_a: Path, run_b: Path, qrels_file: Path | None, measures:
 @click.option("--tune-split", default="dev", show_default=True, help="--beir: the qrels split to tune on.")
 @click.option("--test-split", default="test", show_default=True, help="--beir: the qrels split to report.")
 def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...], split: str,
-                 calibration_only: bool, recall: float, sure_recall: float, out: Path | None,
+                 calibration_only: bool, recall: float | None, sure_recall: float, out: Path | None,
                  beir_dir: Path | None, tune_split: str, test_split: str) -> None:
     """Choose fusion/ranking settings on labelled questions (or a BEIR folder's judgements), or
     (--calibration-only) re-fit answerability; writes the retrieval settings file, which `qa build` copies
@@ -353,7 +355,7 @@ def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...]
         pairs = _question_index_pairs(files, dirs)
         fitted = _calibrate(pairs, split, recall, sure_recall, settings)
         data = current | {"calibrations": {m: c.to_dict() for m, c in fitted.calibrations.items()},
-                          "calibrated": fitted.to_json([f"{q} on {i}" for q, i in pairs], recall, sure_recall)}
+                          "calibrated": fitted.to_json([f"{q} on {i}" for q, i in pairs], sure_recall)}
         written = write(path, data)
         for mode, calibration in fitted.calibrations.items():
             click.echo(f"calibration {mode}: {calibration}")
@@ -416,7 +418,7 @@ def _question_index_pairs(files: list[Path], dirs: list[Path]) -> list[tuple[Pat
     return list(zip(files, dirs, strict=True))
 
 
-def _calibrate(pairs: list[tuple[Path, Path]], split: str, recall: float, sure_recall: float, settings):  # type: ignore[no-untyped-def]
+def _calibrate(pairs: list[tuple[Path, Path]], split: str, recall: float | None, sure_recall: float, settings):  # type: ignore[no-untyped-def]
     from qa.evaluation import load_questions, split_questions
     from qa.evaluation.calibrate import fit_all, observe
     from qa.search.retriever import Retriever

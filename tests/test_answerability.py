@@ -11,7 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.evaluation.calibrate import Observation, edge, figures, fit, fit_monotone
+from qa.evaluation.calibrate import (
+    RECALL,
+    Observation,
+    choose_recall,
+    edge,
+    figures,
+    fit,
+    fit_all,
+    fit_monotone,
+    held_out_recall,
+    source,
+)
 from qa.index.retrieval import DEFAULT_CALIBRATIONS, Calibration
 from tests.conftest import FRONTLINES, ROOT, need_corpus
 
@@ -60,6 +71,40 @@ def test_fit_weighs_each_set_and_orders_the_edges() -> None:
     for name, f in figures(obs, cal).items():
         assert f.recall is not None and f.recall >= 0.95, name
         assert f.not_answered_answerable is not None and f.not_answered_answerable <= 0.01 + 1e-9, name
+
+
+def _three_files(shift_of_hard: float) -> list[Observation]:
+    """Three questions files (one searched over two indexes); the file "hard" has answerable questions whose
+    signals sit `shift_of_hard` lower than the others'."""
+    rng = np.random.default_rng(11)
+    obs = []
+    for name, n, shift in (("easy on a", 300, 0.0), ("easy on b", 300, 0.0), ("plain on a", 200, 0.0),
+                           ("hard on a", 120, shift_of_hard)):
+        for i in range(n):
+            answerable = i % 3 != 0
+            top = rng.normal(0.65 + shift if answerable else 0.35, 0.08)
+            kind = "answerable" if answerable else "nearby"
+            obs.append(Observation(name, f"{name}{i}", kind, {"top_sentence": top, "top_dense": top}))
+    return obs
+
+
+def test_held_out_recall_leaves_out_a_whole_questions_file() -> None:
+    assert source("frontlines-tune on frontlines") == source("frontlines-tune on its articles") == "frontlines-tune"
+    held = held_out_recall(_three_files(-0.04), "dense", RECALL)
+    assert set(held) == {"easy", "plain", "hard"}  # "easy" over two indexes is left out as one file
+    assert held["hard"] < held["easy"]  # fitted without the hard file, its lower answerable questions fall short
+
+
+def test_choose_recall_raises_the_recall_until_a_left_out_file_keeps_the_target() -> None:
+    alike, _ = choose_recall(_three_files(0.0), "dense")
+    assert alike == RECALL  # files that look alike: the plain recall already holds on each left out
+    shifted, held = choose_recall(_three_files(-0.04), "dense")
+    assert shifted > RECALL and min(held.values()) >= 0.90  # a file unlike the others: a lower threshold
+    fitted = fit_all(_three_files(-0.04))
+    assert fitted.recall["dense"] == shifted and fitted.held_out["dense"] == held
+    assert fit_all(_three_files(-0.04), recall=0.95).recall["dense"] == 0.95  # asked for: not chosen
+    one_file = [o for o in _three_files(-0.04) if source(o.set) == "easy"]
+    assert choose_recall(one_file, "dense") == (RECALL, {})  # nothing to leave out
 
 
 def test_shipped_calibrations_are_monotone_and_banded() -> None:

@@ -14,6 +14,9 @@
 3. **Edges.** `threshold` ("answered") is the highest confidence that keeps `recall` of the answerable
    questions in *every* set; `unsure` (below it: "not_answered") the highest that keeps `sure_recall`. So a
    corpus the model fits less well falls into "unsure" before it falls into a confident "no answer".
+   Unless asked for one, `recall` is chosen by leaving each questions file out in turn (`choose_recall`):
+   the smallest of `RECALL_CHOICES` whose fit on the other files still has `answered` keep `TARGET_RECALL`
+   of the left-out file's answerable questions — what a corpus never fitted on will see.
 4. **Report** per set: AUROC of confidence against off-topic and against near-topic questions, the same for
    the top passage's dense cosine alone (the floor confidence must reach), and the operating point (recall,
    share of off-topic / near-topic questions accepted, share of answerable ones called "not answered").
@@ -46,6 +49,8 @@ MODE_FEATURES: dict[str, tuple[str, ...]] = {
     "lexical": ("top_lexical", "gap_lexical", "lexical_coverage"),
 }
 RECALL = 0.95  # answered: share of answerable questions at or above `threshold`, in every set
+RECALL_CHOICES = (0.95, 0.96, 0.97, 0.98)  # what `choose_recall` tries, in order
+TARGET_RECALL = 0.90  # the recall `answered` should keep on questions it was not fitted on
 SURE_RECALL = 0.99  # not answered: share of answerable questions at or above `unsure`, in every set
 MIN_ANSWERABLE, MIN_UNANSWERABLE = 20, 10  # below this a set is too small to fit on alone
 
@@ -247,24 +252,65 @@ class Fitted:
     calibrations: dict[str, Calibration]
     figures: dict[str, SetFigures]  # per set, for the `read` calibration (the default: search reads)
     reliability: list[dict[str, float]]  # `read`, over all the sets together
+    recall: dict[str, float] = field(default_factory=dict)  # per mode, the recall its threshold keeps
+    held_out: dict[str, dict[str, float]] = field(default_factory=dict)  # per mode: questions file → recall left out
 
-    def to_json(self, sets: Sequence[str], recall: float, sure_recall: float) -> dict:
+    def to_json(self, sets: Sequence[str], sure_recall: float) -> dict:
         return {
             "sets": list(sets),
-            "recall": recall,
+            "recall": self.recall,
+            "held_out_recall": {m: {k: round(v, 4) for k, v in h.items()} for m, h in self.held_out.items() if h},
             "sure_recall": sure_recall,
             "figures": {name: f.to_dict() for name, f in self.figures.items()},
             "reliability": self.reliability,
         }
 
 
-def fit_all(observations: Sequence[Observation], recall: float = RECALL,
+def source(set_name: str) -> str:
+    """The questions file a set comes from: "frontlines-tune on frontlines" → "frontlines-tune"."""
+    return set_name.split(" on ", 1)[0]
+
+
+def held_out_recall(observations: Sequence[Observation], mode: str, recall: float) -> dict[str, float]:
+    """Per questions file: fit `mode` on the other files' sets with this `recall`, and the share of the
+    left-out file's answerable questions (over each of its indexes) that the fit calls `answered`."""
+    out = {}
+    for name in dict.fromkeys(source(o.set) for o in observations):
+        rest = [o for o in observations if source(o.set) != name]
+        left = [o.features for o in observations if source(o.set) == name and o.answerable]
+        if not left or all(o.answerable for o in rest) or not any(o.answerable for o in rest):
+            continue
+        calibration = fit(rest, mode, recall)
+        out[name] = float(np.mean([confidence(calibration, f) >= calibration.threshold for f in left]))
+    return out
+
+
+def choose_recall(observations: Sequence[Observation], mode: str, target: float = TARGET_RECALL,
+                  choices: Sequence[float] = RECALL_CHOICES) -> tuple[float, dict[str, float]]:
+    """The smallest of `choices` whose threshold keeps `target` recall on every questions file left out of the
+    fit (the largest choice when none does), with those held-out recalls. With fewer than two questions
+    files nothing can be left out: `RECALL`."""
+    if len({source(o.set) for o in observations}) < 2:
+        return RECALL, {}
+    held: dict[str, float] = {}
+    for recall in choices:
+        held = held_out_recall(observations, mode, recall)
+        if held and min(held.values()) >= target:
+            return recall, held
+    return choices[-1], held
+
+
+def fit_all(observations: Sequence[Observation], recall: float | None = None,
             sure_recall: float = SURE_RECALL) -> Fitted:
-    """Every mode's calibration from one set of observations, and the figures of `read` on them."""
+    """Every mode's calibration from one set of observations, and the figures of `read` on them. `recall`
+    None: each mode's chosen by `choose_recall`."""
     check_sizes(observations)
-    calibrations = {mode: fit(observations, mode, recall, sure_recall) for mode in MODE_FEATURES}
+    chosen = {mode: (recall, {}) if recall is not None else choose_recall(observations, mode)
+              for mode in MODE_FEATURES}
+    calibrations = {mode: fit(observations, mode, chosen[mode][0], sure_recall) for mode in MODE_FEATURES}
     return Fitted(calibrations, figures(observations, calibrations["read"]),
-                  reliability(observations, calibrations["read"]))
+                  reliability(observations, calibrations["read"]),
+                  {mode: r for mode, (r, _) in chosen.items()}, {mode: h for mode, (_, h) in chosen.items()})
 
 
 def format_figures(part: Mapping[str, SetFigures]) -> list[str]:

@@ -97,11 +97,11 @@ DEFAULT_CALIBRATIONS = {
     "hybrid": Calibration(("top_sentence", "gap_sentence", "agreement", "lexical_coverage"),
                           (7.50375, 1.86447, 1.21539, 3.30822), -6.08768, 0.36758, 0.20468),
     "dense": Calibration(("top_dense", "gap_dense"),
-                         (7.99132, 1.59575), -3.78007, 0.31509, 0.25566),
+                         (7.99132, 1.59575), -3.78007, 0.25566, 0.25566),
     "lexical": Calibration(("lexical_coverage",),
                            (5.72542,), -2.1829, 0.37283, 0.29742),
     "read": Calibration(("top_relevance", "top_sentence", "gap_sentence", "top_dense", "agreement", "lexical_coverage"),
-                        (0.22525, 3.3338, 0.30729, 0.88728, 1.4683, 1.68389), -3.81319, 0.2881, 0.11858),
+                        (0.22525, 3.3338, 0.30729, 0.88728, 1.4683, 1.68389), -3.81319, 0.26269, 0.11858),
 }
 
 
