@@ -67,6 +67,8 @@ def test_calibration_only_refits_answerability_and_keeps_fusion(seed_index: Path
     for mode, cal in data["calibrations"].items():
         assert len(cal["coef"]) == len(cal["features"]) and all(c > 0 for c in cal["coef"]), mode
         assert 0.0 <= cal["unsure"] <= cal["threshold"] <= 1.0, mode
+    # one questions file: nothing to leave out, so every mode's threshold keeps the plain 0.95
+    assert data["calibrated"]["recall"] == {mode: 0.95 for mode in data["calibrations"]}
     assert "AUROC off (cosine)" in result.output and "wrote" in result.output
     # too few labelled questions: a clear error, nothing written
     few = tmp_path / "few.jsonl"
