@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name.replace('_', ' ')}:")
         for line in format_figures(part):
             print("  " + line)
+    chosen = read_settings(args.out).get("calibrated", {})
+    print(f"\nthe threshold's recall per mode (chosen by leaving a tune file out): {chosen.get('recall')}; "
+          f"held out: {chosen.get('held_out_recall')}")
     if args.keep:
         print(f"\nread: {read}\nkept {args.out} as it was; wrote {args.report}")
     else:

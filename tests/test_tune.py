@@ -69,6 +69,7 @@ def test_calibration_only_refits_answerability_and_keeps_fusion(seed_index: Path
         assert 0.0 <= cal["unsure"] <= cal["threshold"] <= 1.0, mode
     # one questions file: nothing to leave out, so every mode's threshold keeps the plain 0.95
     assert data["calibrated"]["recall"] == {mode: 0.95 for mode in data["calibrations"]}
+    assert "calibration read, recall 0.95:" in result.output
     assert "AUROC off (cosine)" in result.output and "wrote" in result.output
     # too few labelled questions: a clear error, nothing written
     few = tmp_path / "few.jsonl"
