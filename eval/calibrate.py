@@ -143,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         if not {"read", "hybrid"} <= calibrations.keys():
             ap.error(f"--keep: {args.out} holds no fitted calibrations (run without --keep first)")
         tune_figures = figures(tune_obs, calibrations["read"])
+        calibrated = current.get("calibrated", {})
     else:
         fitted = fit_all(tune_obs, None, SURE_RECALL)  # each mode's recall chosen by leaving a tune file out
         calibrations, tune_figures = fitted.calibrations, fitted.figures
         tune_sets = sorted({o.set for o in tune_obs})
+        calibrated = {"sets": tune_sets, "recall": fitted.recall, "held_out_recall": fitted.held_out_json(),
+                      "sure_recall": SURE_RECALL, "recipe": "eval/calibrate.py"}
         write(args.out, current | {"calibrations": {m: c.to_dict() for m, c in calibrations.items()},
-                                   "calibrated": {"sets": tune_sets, "recall": fitted.recall,
-                                                  "held_out_recall": fitted.to_json([], SURE_RECALL)["held_out_recall"],
-                                                  "sure_recall": SURE_RECALL, "recipe": "eval/calibrate.py"}})
+                                   "calibrated": calibrated})
     read = calibrations["read"]
     hybrid = calibrations["hybrid"]
     check_sets = list(dict.fromkeys(o.set for o in check_obs))  # in reading order
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
              "check_without_reading": figures(check_obs, hybrid)}
     report = {
         "calibrations": {m: c.to_dict() for m, c in calibrations.items()},
-        "calibrated": read_settings(args.out).get("calibrated", {}),  # the recall each mode's threshold keeps
+        "calibrated": calibrated,  # the recall each mode's threshold keeps
         **{name: {k: v.to_dict() for k, v in part.items()} for name, part in parts.items()},
         "reliability": {s: reliability([o for o in check_obs if o.set == s], read) for s in check_sets},
     }
@@ -168,9 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name.replace('_', ' ')}:")
         for line in format_figures(part):
             print("  " + line)
-    chosen = read_settings(args.out).get("calibrated", {})
-    print(f"\nthe threshold's recall per mode (chosen by leaving a tune file out): {chosen.get('recall')}; "
-          f"held out: {chosen.get('held_out_recall')}")
+    print(f"\nthe threshold's recall per mode (chosen by leaving a tune file out): {calibrated.get('recall')}; "
+          f"held out: {calibrated.get('held_out_recall')}")
     if args.keep:
         print(f"\nread: {read}\nkept {args.out} as it was; wrote {args.report}")
     else:

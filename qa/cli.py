@@ -358,9 +358,8 @@ def tune_command(questions_files: tuple[Path, ...], index_dirs: tuple[Path, ...]
                           "calibrated": fitted.to_json([f"{q} on {i}" for q, i in pairs], sure_recall)}
         written = write(path, data)
         for mode, calibration in fitted.calibrations.items():
-            held = fitted.held_out.get(mode)
-            how = (f"recall {fitted.recall[mode]:.2f}" + (" (held out: " + ", ".join(
-                f"{name} {share:.3f}" for name, share in held.items()) + ")" if held else ""))
+            held = ", ".join(f"{name} {share:.3f}" for name, share in fitted.held_out.get(mode, {}).items())
+            how = f"recall {fitted.recall[mode]:.2f}" + (f" (held out: {held})" if held else "")
             click.echo(f"calibration {mode}, {how}: {calibration}")
         _print_calibration(fitted)
         click.echo(f"wrote {written}; run `qa build` to copy it into an index")

@@ -255,11 +255,15 @@ class Fitted:
     recall: dict[str, float] = field(default_factory=dict)  # per mode, the recall its threshold keeps
     held_out: dict[str, dict[str, float]] = field(default_factory=dict)  # per mode: questions file → recall left out
 
+    def held_out_json(self) -> dict[str, dict[str, float]]:
+        """Per mode that chose its recall: questions file → recall with that file left out, rounded."""
+        return {m: {k: round(v, 4) for k, v in h.items()} for m, h in self.held_out.items() if h}
+
     def to_json(self, sets: Sequence[str], sure_recall: float) -> dict:
         return {
             "sets": list(sets),
             "recall": self.recall,
-            "held_out_recall": {m: {k: round(v, 4) for k, v in h.items()} for m, h in self.held_out.items() if h},
+            "held_out_recall": self.held_out_json(),
             "sure_recall": sure_recall,
             "figures": {name: f.to_dict() for name, f in self.figures.items()},
             "reliability": self.reliability,
