@@ -475,16 +475,22 @@ def _print_calibration(fitted) -> None:  # type: ignore[no-untyped-def]
               "instead of the bundled all-MiniLM-L6-v2.")
 @click.option("--layers", type=click.IntRange(1, 48), help="Keep only the bottom N transformer layers of the base "
               "model: a smaller reader that reads faster (cost is linear in layers).")
+@click.option("--mine-with", type=click.Path(exists=True, file_okay=False), help="Hard negatives: draw "
+              "--mine-pool times the negatives the mix asks for and keep, per kind, those this reader folder "
+              "most takes for answered (ids in <out>/hard-negatives.json).")
+@click.option("--mine-pool", type=click.IntRange(2, 20), default=2, show_default=True,
+              help="With --mine-with: how many times more negatives to draw than to keep.")
 def train_reader(data_dir: Path, out: Path, examples: int, dev_examples: int, seed: int,
                  selection_seed: int | None, max_length: int,
                  batch_size: int, lr: float, epochs: float, checkpoint_every: int, max_steps: int | None,
-                 base_model: str | None, layers: int | None) -> None:
+                 base_model: str | None, layers: int | None, mine_with: str | None, mine_pool: int) -> None:
     """Fine-tune the reader (answer span + 'no answer') on SQuAD 1.1 + NQ; resumable; uses CUDA when present."""
     from qa.training.train import TrainConfig, train
 
     cfg = TrainConfig(data_dir=data_dir, out=out, examples=examples, dev_examples=dev_examples, seed=seed,
                       selection_seed=selection_seed, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
-                      checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model, layers=layers)
+                      checkpoint_every=checkpoint_every, max_steps=max_steps, base_model=base_model, layers=layers,
+                      mine_with=mine_with, mine_pool=mine_pool)
     train(cfg, log=lambda line: click.echo(line))
 
 

@@ -219,3 +219,38 @@ def test_train_reader_keeps_the_bottom_layers_for_a_smaller_reader(small_data: P
                                         "--layers", "7", "--examples", "32"])
     assert refused.exit_code == 1 and "has 6 transformer layers" in refused.output, refused.output
     assert not (tmp_path / "x" / "data-selection.json").exists()  # refused before preparing anything
+
+
+def test_mining_keeps_the_negatives_the_reader_most_takes_for_answered_and_reuses_its_choice(
+        small_data: Path, tmp_path: Path) -> None:
+    """`--mine-with`: per negative kind the highest-margin pairs of a larger draw, the mix's counts kept, the
+    positives untouched; a resumed run takes the recorded ids without scoring again."""
+    from qa.reader.model import Reader
+    from qa.training import mine
+    from qa.training.evaluate import read_examples
+
+    train, _ = data.load(small_data, seed=3, dev_share=0.2)
+    pool = data.make_examples(train, 120, seed=5)
+    want = data.Mix().counts(60)
+    record = tmp_path / "hard-negatives.json"
+    lines: list[str] = []
+    kept = mine.hardest(pool, want, "models/reader", 160, record, lines.append)
+    assert any(line.startswith("mining: scored") for line in lines)
+    for kind in data.KINDS:
+        have = [e for e in pool if e.kind == kind]
+        assert sum(e.kind == kind for e in kept) == min(want[kind], len(have)), kind
+    first = {e.qid for k in ("squad", "nq") for e in [x for x in pool if x.kind == k][:want[k]]}
+    assert {e.qid for e in kept if e.answer is not None} == first
+    margins = {e.qid: r.relevance for e, r in zip(
+        pool, read_examples(Reader.load("models/reader", max_length=160), pool), strict=True)}
+    kept_ids = {e.qid for e in kept}
+    for kind in ("neg-sentence", "neg-perturbed"):
+        inside = [margins[e.qid] for e in pool if e.kind == kind and e.qid in kept_ids]
+        outside = [margins[e.qid] for e in pool if e.kind == kind and e.qid not in kept_ids]
+        assert inside and outside and min(inside) >= max(outside) - 1e-3, kind
+    saved = json.loads(record.read_text())
+    assert set(saved["ids"]) == {e.qid for e in kept if e.answer is None} and saved["by_kind"]["neg-sentence"]["kept"]
+    again: list[str] = []
+    assert [e.qid for e in mine.hardest(pool, want, "no/such/reader", 160, record, again.append)] == [
+        e.qid for e in kept]
+    assert not any(line.startswith("mining: scored") for line in again)

@@ -41,6 +41,8 @@ class TrainConfig:
     base_model: str | None = None  # a model folder; None = the bundled all-MiniLM-L6-v2
     layers: int | None = None  # keep only the bottom N transformer layers of the base model (a faster reader)
     bf16: bool | None = None  # None: where the device has native bf16
+    mine_with: str | None = None  # a reader folder: keep the negatives it scores highest (qa.training.mine)
+    mine_pool: int = 2  # ... out of this many times the negatives the mix asks for
 
 
 def _base_model_path(cfg: TrainConfig) -> str:
@@ -58,10 +60,19 @@ def _selection_seed(cfg: TrainConfig) -> int:
 def prepare(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[list[data.Example], list[data.Example]]:
     """The training and dev examples; writes the data-selection record."""
     train_corpus, dev_corpus = data.load(cfg.data_dir, cfg.seed)
-    train = data.make_examples(train_corpus, cfg.examples, _selection_seed(cfg))
+    if cfg.mine_with:
+        from qa.training import mine
+
+        pool = data.make_examples(train_corpus, cfg.examples * cfg.mine_pool, _selection_seed(cfg))
+        train = mine.hardest(pool, data.Mix().counts(cfg.examples), cfg.mine_with, cfg.max_length,
+                             cfg.out / "hard-negatives.json", log)
+    else:
+        train = data.make_examples(train_corpus, cfg.examples, _selection_seed(cfg))
     dev = data.make_examples(dev_corpus, cfg.dev_examples, cfg.seed + 1)
     record = data.selection_record(train, dev, cfg.seed, list(dev_corpus.squad))
     record["selection_seed"] = _selection_seed(cfg)
+    if cfg.mine_with:
+        record["hard_negatives"] = {"reader": cfg.mine_with, "pool": cfg.mine_pool, "ids": "hard-negatives.json"}
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "data-selection.json").write_text(json.dumps(record, indent=1) + "\n")
     log(f"examples: train {record['train']['by_kind']}, dev {record['dev']['by_kind']}")
