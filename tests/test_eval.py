@@ -108,6 +108,17 @@ def test_gate_passes_on_an_equal_run() -> None:
     assert c.passed and not c.regressions and not c.changes and not c.notes
 
 
+def test_gate_says_when_the_baseline_was_computed_in_other_arithmetic() -> None:
+    bf16 = replace(GOOD, arithmetic="embedder torch bf16, reader onnx-int8, cpu amx_bf16 avx512_bf16 avx2")
+    fp32 = replace(GOOD, arithmetic="embedder torch fp32, reader onnx-int8, cpu avx2")
+    c = compare(fp32, bf16, tolerance=0.02)
+    assert c.passed  # a note, not a failure: the metrics are what decide
+    assert len(c.notes) == 1 and "embedder torch bf16" in c.notes[0] and "now embedder torch fp32" in c.notes[0]
+    assert not compare(fp32, fp32).notes
+    assert not compare(fp32, GOOD).notes  # a baseline from before it was recorded says nothing
+    assert EvalReport.from_dict(fp32.to_dict()).arithmetic == fp32.arithmetic
+
+
 def test_gate_fails_on_a_worse_run_and_names_what_was_lost() -> None:
     # q1 falls from rank 1 to 7 (lost at found@5), q4 rises from 6 to 3 (gained); q5 is now wrongly answered.
     worse = _report([7, 1, 2, 3, None], [0.9, 0.8, 0.7, 0.6, 0.7])

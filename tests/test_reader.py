@@ -278,6 +278,8 @@ def test_eval_reports_answers_with_and_without_reading(retriever) -> None:  # ty
         assert all(h.reader is not None for h in r.hits[:passages])
         assert all(h.reader is None for h in r.hits[passages:])
     assert all(h.reader is None for r in report.modes["hybrid"].questions for h in r.hits)
+    # what computed it, for the gate's note when a baseline came from other arithmetic
+    assert report.arithmetic.startswith("embedder torch ") and f"reader {retriever.reader.arithmetic}, cpu " in report.arithmetic
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,17 @@ def native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_arithmetic() -> str:
+    """The CPU features that change low-precision results (bf16 autocast, int8 dot products), for reports:
+    two machines that differ here can score a few questions differently with the same code and data."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text(errors="replace").split())
+    except OSError:
+        return "unknown"
+    found = [f for f in ("amx_bf16", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags]
+    return " ".join(found) or "none of avx2, avx512, amx"
+
+
 def resolve_precision(backend: str, precision: str) -> str:
     """The arithmetic the torch backend runs in: bf16 autocast where the CPU has it natively, else fp32.
 

@@ -83,6 +83,12 @@ def compare(current: EvalReport, baseline: EvalReport, tolerance: float = 0.02, 
             f"retrieval settings differ from the baseline's ({', '.join(changed)}): if the change is intended, "
             "accept it with `qa eval --save-baseline FILE`"
         )
+    if current.arithmetic and baseline.arithmetic and current.arithmetic != baseline.arithmetic:
+        notes.append(
+            f"the baseline was computed otherwise ({baseline.arithmetic}; now {current.arithmetic}): near-ties in "
+            "ranking and confidences near a threshold can move by the arithmetic alone, with the same code and "
+            "data; compare on a machine like the baseline's, or save a baseline on this one"
+        )
     if current.split != baseline.split:
         notes.append(f"splits differ: baseline {baseline.split!r}, now {current.split!r}")
     ids_now = {q.id for q in current.questions}

@@ -114,6 +114,9 @@ class EvalReport:
     modes: dict[str, ModeReport]
     version: int = REPORT_VERSION
     notes: list[str] = field(default_factory=list)
+    # what computed the vectors and the reader's logits, and the CPU features that change low-precision results
+    # ("" in reports written before it was recorded): `qa.evaluation.runner.arithmetic`
+    arithmetic: str = ""
 
     def to_dict(self, hits: bool = True) -> dict[str, Any]:
         """The JSON form; `hits=False` leaves out the returned passages (ranks and scores stay)."""
@@ -170,6 +173,7 @@ class EvalReport:
             modes=modes,
             version=d["version"],
             notes=list(d.get("notes", [])),
+            arithmetic=d.get("arithmetic", ""),
         )
 
     @classmethod

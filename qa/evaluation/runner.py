@@ -117,6 +117,19 @@ def restrict_questions(retriever: Retriever, questions: Sequence[Question]) -> l
     return [q.for_index(ids) for q in questions]
 
 
+def arithmetic(retriever: Retriever) -> str:
+    """What computed the query vectors and the reader's logits on this machine, e.g. "embedder torch bf16,
+    reader onnx-int8, cpu amx_bf16 avx512_bf16 avx512_vnni avx512f avx2": the gate says when a baseline's
+    differs (`qa.evaluation.gate.compare`)."""
+    from qa.embed.model import cpu_arithmetic
+
+    embedder = retriever.embedder
+    parts = [f"embedder {embedder.backend}" + (f" {embedder.precision}" if embedder.backend == "torch" else "")]
+    if retriever.reader is not None:
+        parts.append(f"reader {retriever.reader.arithmetic}")
+    return ", ".join(parts + [f"cpu {cpu_arithmetic()}"])
+
+
 def run_eval(
     retriever: Retriever,
     questions: Sequence[Question],
@@ -173,6 +186,7 @@ def run_eval(
         retrieval=retriever.config.to_dict(),
         latency_includes_embedding=vectors is None,
         questions=[_info(q) for q in questions],
+        arithmetic=arithmetic(retriever),
         modes=reports,
     )
 

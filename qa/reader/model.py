@@ -78,13 +78,16 @@ class Reader:
     """
 
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 384, bf16: bool = False,
-                 onnx: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None, bucket_rows: int = 4) -> None:
+                 onnx: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None, bucket_rows: int = 4,
+                 arithmetic: str = "") -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.bf16 = bf16
         self.onnx = onnx
         self.bucket_rows = bucket_rows
+        # what computes the logits, for reports: "onnx-int8", "onnx", "torch bf16" or "torch fp32"
+        self.arithmetic = arithmetic or ("onnx" if onnx is not None else "torch bf16" if bf16 else "torch fp32")
         self._lock = threading.Lock()  # the fast tokenizer is not safe to call from several threads at once
 
     @classmethod
@@ -99,7 +102,7 @@ class Reader:
             from qa.reader.onnx_runtime import OnnxLogits, onnx_file
 
             file = onnx_file(Path(path), runtime, cache_dir or Path(".cache/qa"))
-            return cls(None, tokenizer, max_length, onnx=OnnxLogits(file, threads))
+            return cls(None, tokenizer, max_length, onnx=OnnxLogits(file, threads), arithmetic=runtime)
         import torch
         from transformers import AutoModelForQuestionAnswering
 
