@@ -37,21 +37,25 @@ def text_key(text: str) -> str:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 @lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo; None where it cannot be read (not Linux)."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text(errors="replace").split())
+    except OSError:
+        return None
+
+
 def native_bf16() -> bool:
     """True when the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), where bf16 is about 2x fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace").split()
-    except OSError:  # not Linux: stay on fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    flags = cpu_flags()  # None (not Linux): stay on fp32
+    return flags is not None and ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
 def cpu_arithmetic() -> str:
     """The CPU features that change low-precision results (bf16 autocast, int8 dot products), for reports:
     two machines that differ here can score a few questions differently with the same code and data."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text(errors="replace").split())
-    except OSError:
+    flags = cpu_flags()
+    if flags is None:
         return "unknown"
     found = [f for f in ("amx_bf16", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags]
     return " ".join(found) or "none of avx2, avx512, amx"
